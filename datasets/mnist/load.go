@@ -1,0 +1,334 @@
+package mnist
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Both known datasets have 28x28 images; Load refuses anything else so the
+// trainer's input size can be relied on.
+const (
+	Rows = 28
+	Cols = 28
+)
+
+// Set is one split: N images of Rows x Cols raw uint8 pixels, row-major,
+// image i at Images[i*Rows*Cols:(i+1)*Rows*Cols], and N labels 0..9.
+type Set struct {
+	N, Rows, Cols int
+	Images        []uint8
+	Labels        []uint8
+}
+
+// Image returns the pixels of image i. Its capacity ends with the image, so
+// an append cannot spill into the next one.
+func (s *Set) Image(i int) []uint8 {
+	sz := s.Rows * s.Cols
+	return s.Images[i*sz : (i+1)*sz : (i+1)*sz]
+}
+
+// Data is a loaded dataset.
+type Data struct {
+	Name        string // "mnist" or "fashion-mnist"
+	Dir         string // absolute directory the files were read from
+	Train, Test *Set
+}
+
+// Options says which dataset to load and from where. The zero value loads
+// MNIST with verification, searching the default places and downloading
+// into ./data/mnist when the files are nowhere.
+type Options struct {
+	Dataset    string // "mnist" (default when empty) or "fashion-mnist"
+	Dir        string // when set, look only there (and download into it when files are missing)
+	NoVerify   bool   // skip the SHA-256 check (for custom IDX data); verification is on by default
+	NoDownload bool
+	Mirrors    []string     // base URLs tried in order; default: the built-in mirrors of the dataset
+	Progress   io.Writer    // download progress; nil = none
+	Logger     *slog.Logger // nil = slog.Default()
+	Client     *http.Client // nil = a client with DefaultTransport and a 10-minute timeout
+
+	// sums replaces the dataset's SHA-256 table; tests use it to let
+	// synthetic files pass verification.
+	sums map[string]string
+}
+
+// place is one directory searched for the files.
+type place struct {
+	dir    string // absolute; empty when the environment variable is unset
+	label  string // how it is named in messages
+	target bool   // downloads may go here
+}
+
+// places lists the directories searched when Options.Dir is empty, in order.
+func (ds *dataset) places() []place {
+	var ps []place
+	env := os.Getenv(ds.envVar)
+	p := place{label: "$" + ds.envVar + " (not set)", target: true}
+	if env != "" {
+		p.dir = absDir(env)
+		p.label = "$" + ds.envVar + "=" + p.dir
+	}
+	ps = append(ps, p)
+	def := absDir(filepath.Join("data", ds.name))
+	ps = append(ps, place{dir: def, label: def, target: true})
+	for _, d := range ds.extraDirs {
+		ps = append(ps, place{dir: d, label: d})
+	}
+	return ps
+}
+
+func absDir(d string) string {
+	if a, err := filepath.Abs(d); err == nil {
+		return a
+	}
+	return d
+}
+
+// findFile returns the path of base (plain, preferred as it is cheaper to
+// read, or base.gz) in dir, or "" when neither is a regular file.
+func findFile(dir, base string) string {
+	for _, name := range []string{base, base + ".gz"} {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
+}
+
+func missingFiles(dir string) []string {
+	var m []string
+	for _, base := range fileNames {
+		if findFile(dir, base) == "" {
+			m = append(m, base)
+		}
+	}
+	return m
+}
+
+func magicOf(base string) uint32 {
+	if strings.Contains(base, "-images-") {
+		return MagicImages
+	}
+	return MagicLabels
+}
+
+// loadError carries a sentinel kind (ErrNotFound) without adding its text.
+type loadError struct {
+	msg  string
+	kind error
+}
+
+func (e *loadError) Error() string { return e.msg }
+func (e *loadError) Unwrap() error { return e.kind }
+
+// Load finds, validates and loads the train and test splits of a dataset.
+//
+// With Options.Dir empty it takes the first directory holding all four
+// files among $MNIST_DIR (or $FASHION_MNIST_DIR), ./data/<dataset> and, for
+// Fashion-MNIST, /usr/share/datasets/fashion-mnist. When none does and
+// downloads are allowed, it downloads the missing files into the first
+// writable of $MNIST_DIR and ./data/<dataset>. Every file is checked as
+// described in the package documentation before Load returns it.
+func Load(ctx context.Context, opt Options) (*Data, error) {
+	name := strings.ToLower(opt.Dataset)
+	if name == "" {
+		name = "mnist"
+	}
+	ds, ok := datasets[name]
+	if !ok {
+		return nil, fmt.Errorf("mnist: unknown dataset %q: expected \"mnist\" or \"fashion-mnist\"", opt.Dataset)
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	sums := ds.sha256
+	if opt.sums != nil {
+		sums = opt.sums
+	}
+	if opt.NoVerify {
+		sums = nil
+	}
+
+	var places []place
+	if opt.Dir != "" {
+		d := absDir(opt.Dir)
+		places = []place{{dir: d, label: d + " (Options.Dir)", target: true}}
+	} else {
+		places = ds.places()
+	}
+	dir := ""
+	for _, p := range places {
+		if p.dir != "" && len(missingFiles(p.dir)) == 0 {
+			dir = p.dir
+			break
+		}
+	}
+
+	// Files fetched here were parsed and verified on the way in; they are
+	// not read a second time.
+	fetched := map[string]*IDX{}
+	if dir == "" {
+		if opt.NoDownload {
+			return nil, notFound(ds, places, "downloads are off (Options.NoDownload)")
+		}
+		var why []string
+		for _, p := range places {
+			if !p.target || p.dir == "" {
+				continue
+			}
+			if err := prepareDir(p.dir); err != nil {
+				why = append(why, fmt.Sprintf("%s: %v", p.dir, err))
+				continue
+			}
+			dir = p.dir
+			break
+		}
+		if dir == "" {
+			return nil, notFound(ds, places, "no writable directory to download into: "+strings.Join(why, "; "))
+		}
+		d := &downloader{ds: ds, opt: &opt, log: log, sums: sums, client: opt.Client}
+		if d.client == nil {
+			d.client = defaultClient
+		}
+		mirrors := opt.Mirrors
+		if len(mirrors) == 0 {
+			mirrors = ds.mirrors
+		}
+		for _, base := range missingFiles(dir) {
+			x, err := d.fetch(ctx, dir, base, mirrors)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, notFound(ds, places, err.Error())
+			}
+			fetched[base] = x
+		}
+	}
+
+	var files [4]*IDX
+	var names [4]string
+	var errs [4]error
+	var wg sync.WaitGroup
+	for i, base := range fileNames {
+		if x, ok := fetched[base]; ok {
+			files[i], names[i] = x, base+".gz"
+			continue
+		}
+		path := findFile(dir, base)
+		names[i] = filepath.Base(path)
+		wg.Go(func() {
+			files[i], errs[i] = readFile(ctx, path, magicOf(base))
+			if errs[i] == nil && sums != nil {
+				errs[i] = verify(files[i], names[i], sums[base], ds.name)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, fmt.Errorf("%s in %s: %w", ds.name, dir, err)
+	}
+
+	data := &Data{Name: ds.name, Dir: dir}
+	var err error
+	if data.Train, err = makeSet(files[0], files[1], names[0], names[1]); err != nil {
+		return nil, fmt.Errorf("%s in %s: %w", ds.name, dir, err)
+	}
+	if data.Test, err = makeSet(files[2], files[3], names[2], names[3]); err != nil {
+		return nil, fmt.Errorf("%s in %s: %w", ds.name, dir, err)
+	}
+	log.Info("dataset loaded", "dataset", ds.name, "dir", dir,
+		"train", data.Train.N, "test", data.Test.N, "verified", sums != nil)
+	return data, nil
+}
+
+// readFile parses one file; ctx cancels the read between chunks.
+func readFile(ctx context.Context, path string, magic uint32) (*IDX, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseIDX(ctxReader{ctx, f}, filepath.Base(path), magic, nil)
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func verify(x *IDX, file, want, dataset string) error {
+	got := hex.EncodeToString(x.SHA256[:])
+	if want == "" {
+		return &FileError{File: file, Kind: ErrChecksum, Msg: "no known SHA-256 to check against"}
+	}
+	if got != want {
+		return &FileError{File: file, Kind: ErrChecksum, Msg: fmt.Sprintf(
+			"SHA-256 of the decompressed contents is %s, expected %s (the original %s file): corrupt or different data (Options.NoVerify skips this check for custom data)",
+			got, want, dataset)}
+	}
+	return nil
+}
+
+func makeSet(img, lab *IDX, imgName, labName string) (*Set, error) {
+	if img.Magic != MagicImages || lab.Magic != MagicLabels {
+		return nil, fmt.Errorf("internal: %s/%s parsed as magic %d/%d", imgName, labName, img.Magic, lab.Magic)
+	}
+	n, rows, cols := img.Dims[0], img.Dims[1], img.Dims[2]
+	if rows != Rows || cols != Cols {
+		return nil, &FileError{File: imgName, Kind: ErrFormat,
+			Msg: fmt.Sprintf("image size %dx%d: expected %dx%d", rows, cols, Rows, Cols)}
+	}
+	if lab.N() != n {
+		return nil, &FileError{File: labName, Kind: ErrFormat,
+			Msg: fmt.Sprintf("holds %d labels: expected %d to match the images in %s", lab.N(), n, imgName)}
+	}
+	return &Set{N: n, Rows: rows, Cols: cols, Images: img.Data, Labels: lab.Data}, nil
+}
+
+// prepareDir makes dir and proves a file can be created in it.
+func prepareDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func notFound(ds *dataset, places []place, why string) error {
+	var gz, where []string
+	for _, base := range fileNames {
+		gz = append(gz, base+".gz")
+	}
+	for _, p := range places {
+		where = append(where, p.label)
+	}
+	return &loadError{kind: ErrNotFound, msg: fmt.Sprintf(
+		"%s: files not found and not downloaded: %s. Put %s (gzipped or not) into one of: %s; or pass the directory as Options.Dir",
+		ds.name, why, strings.Join(gz, ", "), strings.Join(where, "; "))}
+}
