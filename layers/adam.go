@@ -1,0 +1,64 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+)
+
+// Adam is the Adam optimiser over a fixed list of parameters. It is ours
+// rather than Gorgonia's so that its state can be saved in a checkpoint and
+// a resumed run continues exactly where it stopped.
+type Adam struct {
+	LR, Beta1, Beta2, Eps float64
+	State                 AdamState
+}
+
+// AdamState is everything Adam remembers between steps.
+type AdamState struct {
+	Step int         `json:"step"`
+	M    [][]float32 `json:"m"`
+	V    [][]float32 `json:"v"`
+}
+
+// NewAdam returns Adam with the usual betas.
+func NewAdam(lr float64) *Adam { return &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8} }
+
+// Update applies one step to params given their gradients (same order every
+// call), then applies each parameter's Clamp.
+func (a *Adam) Update(params []*Param, grads [][]float32) error {
+	if len(params) != len(grads) {
+		return fmt.Errorf("layers: adam: %d parameters, %d gradients", len(params), len(grads))
+	}
+	if a.State.M == nil {
+		a.State.M = make([][]float32, len(params))
+		a.State.V = make([][]float32, len(params))
+		for i, p := range params {
+			a.State.M[i] = make([]float32, len(p.Data()))
+			a.State.V[i] = make([]float32, len(p.Data()))
+		}
+	}
+	if len(a.State.M) != len(params) {
+		return fmt.Errorf("layers: adam: state for %d parameters, got %d", len(a.State.M), len(params))
+	}
+	a.State.Step++
+	t := float64(a.State.Step)
+	b1, b2 := float32(a.Beta1), float32(a.Beta2)
+	// Bias corrections folded into the step size.
+	lr := float32(a.LR * math.Sqrt(1-math.Pow(a.Beta2, t)) / (1 - math.Pow(a.Beta1, t)))
+	eps := float32(a.Eps)
+	for i, p := range params {
+		w, g, m, v := p.Data(), grads[i], a.State.M[i], a.State.V[i]
+		if len(g) != len(w) || len(m) != len(w) {
+			return fmt.Errorf("layers: adam: parameter %s has %d values, gradient %d, state %d", p.Name, len(w), len(g), len(m))
+		}
+		for j, gj := range g {
+			m[j] = b1*m[j] + (1-b1)*gj
+			v[j] = b2*v[j] + (1-b2)*gj*gj
+			w[j] -= lr * m[j] / (float32(math.Sqrt(float64(v[j]))) + eps)
+		}
+		if p.Clamp != nil {
+			p.Clamp()
+		}
+	}
+	return nil
+}

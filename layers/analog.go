@@ -1,0 +1,292 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/chewxy/hm"
+	"gonum.org/v1/gonum/blas/blas32"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/analogloop/analogloop/analogmac"
+)
+
+// Analog is a weight matrix that lives on the analog array: the part that
+// Dense and Conv2d share. W holds the float master copy in hardware units
+// (In x Out, row-major); the device sees it rounded to -63..63.
+type Analog struct {
+	Name  string
+	In    int
+	Out   int
+	Sends int
+	Place analogmac.Placement
+	W     *tensor.Dense
+
+	backend *Backend
+	id      int64
+
+	// scratch for device calls, reused between batches
+	xq  []uint8
+	wq  []int8
+	yq  []int8
+	acc []float32
+	tot []float32
+}
+
+func newAnalog(name string, in, out, sends int, place analogmac.Placement, b *Backend) (*Analog, error) {
+	if in < 1 || out < 1 {
+		return nil, fmt.Errorf("layers: %s: %d inputs and %d outputs: need at least one of each", name, in, out)
+	}
+	if sends < 1 {
+		return nil, fmt.Errorf("layers: %s: sends %d: want at least 1", name, sends)
+	}
+	if _, err := analogmac.Tiles(in, out, place); err != nil {
+		return nil, fmt.Errorf("layers: %s: %w", name, err)
+	}
+	if b == nil {
+		return nil, fmt.Errorf("layers: %s: nil backend", name)
+	}
+	return &Analog{Name: name, In: in, Out: out, Sends: sends, Place: place, W: newMatrix(in, out), backend: b, id: newID()}, nil
+}
+
+// Weights returns the float master weights, In x Out row-major.
+func (a *Analog) Weights() []float32 { return a.W.Data().([]float32) }
+
+// QuantizedWeights returns the weights as the device sees them: rounded to
+// the nearest integer and clamped to -WeightMax..WeightMax.
+func (a *Analog) QuantizedWeights(dst []int8) []int8 {
+	w := a.Weights()
+	if cap(dst) < len(w) {
+		dst = make([]int8, len(w))
+	}
+	dst = dst[:len(w)]
+	for i, v := range w {
+		dst[i] = QuantizeWeight(v)
+	}
+	return dst
+}
+
+// QuantizeWeight rounds a master weight to the chip's signed 6-bit range.
+func QuantizeWeight(v float32) int8 {
+	r := math.Round(float64(v))
+	return int8(max(-analogmac.WeightMax, min(analogmac.WeightMax, r)))
+}
+
+// ClampWeights keeps the master copy inside the range the chip can hold,
+// as hxtorch does after each optimiser step.
+func (a *Analog) ClampWeights() {
+	w := a.Weights()
+	for i, v := range w {
+		w[i] = max(-analogmac.WeightMax, min(analogmac.WeightMax, v))
+	}
+}
+
+// scale is the factor between the integer product and output LSB.
+func (a *Analog) scale() float64 { return a.backend.Gain() * float64(a.Sends) }
+
+// Forward computes y (batch x Out) from x (batch x In) on the backend.
+func (a *Analog) Forward(y, x []float32, batch int) error {
+	if len(x) != batch*a.In || len(y) != batch*a.Out {
+		return fmt.Errorf("layers: %s: got %d inputs and %d outputs for batch %d of %dx%d", a.Name, len(x), len(y), batch, a.In, a.Out)
+	}
+	if a.backend.Float() {
+		a.forwardFloat(y, x, batch)
+		return nil
+	}
+	return a.forwardDevice(y, x, batch)
+}
+
+// forwardFloat mirrors the device's block structure (clamp per 128-row block,
+// add, clamp) without any rounding: the software baseline.
+func (a *Analog) forwardFloat(y, x []float32, batch int) {
+	k := float32(a.scale())
+	w := a.Weights()
+	n := batch * a.Out
+	if cap(a.tot) < n {
+		a.tot = make([]float32, n)
+	}
+	tot := a.tot[:n]
+	clear(tot)
+	for r0 := 0; r0 < a.In; r0 += analogmac.BlockRows {
+		r1 := min(r0+analogmac.BlockRows, a.In)
+		xa := blas32.General{Rows: batch, Cols: r1 - r0, Stride: a.In, Data: x[r0:]}
+		wb := blas32.General{Rows: r1 - r0, Cols: a.Out, Stride: a.Out, Data: w[r0*a.Out:]}
+		if r0 == 0 && r1 == a.In {
+			gemm(false, k, xa, wb, blas32.General{Rows: batch, Cols: a.Out, Stride: a.Out, Data: y})
+			for i, v := range y {
+				y[i] = clampOut(v)
+			}
+			return
+		}
+		if cap(a.acc) < n {
+			a.acc = make([]float32, n)
+		}
+		acc := a.acc[:n]
+		gemm(false, k, xa, wb, blas32.General{Rows: batch, Cols: a.Out, Stride: a.Out, Data: acc})
+		for i, v := range acc {
+			tot[i] += clampOut(v)
+		}
+	}
+	for i, v := range tot {
+		y[i] = clampOut(v)
+	}
+}
+
+func clampOut(v float32) float32 {
+	return max(analogmac.OutputMin, min(analogmac.OutputMax, v))
+}
+
+func (a *Analog) forwardDevice(y, x []float32, batch int) error {
+	if cap(a.xq) < len(x) {
+		a.xq = make([]uint8, len(x))
+	}
+	xq := a.xq[:len(x)]
+	for i, v := range x {
+		// Inputs arrive as integers 0..31 from input scaling or a
+		// ConvertingReLU; anything else is a bug upstream, not data to clip.
+		if q := uint8(v); float32(q) != v || q > analogmac.InputMax {
+			return fmt.Errorf("layers: %s: input [%d][%d] = %g: want an integer in 0..%d", a.Name, i/a.In, i%a.In, v, analogmac.InputMax)
+		}
+		xq[i] = uint8(v)
+	}
+	a.wq = a.QuantizedWeights(a.wq)
+	if cap(a.yq) < len(y) {
+		a.yq = make([]int8, len(y))
+	}
+	yq := a.yq[:len(y)]
+	if err := a.backend.Device.MatMul(yq, xq, a.wq, analogmac.Shape{Batch: batch, Rows: a.In, Cols: a.Out}, a.Sends, a.Place); err != nil {
+		return fmt.Errorf("layers: %s: %w", a.Name, err)
+	}
+	for i, v := range yq {
+		y[i] = float32(v)
+	}
+	return nil
+}
+
+// apply adds the analog product of x (batch x In) with the layer's weight
+// node to x's graph.
+func (a *Analog) apply(x, w *G.Node) (*G.Node, error) {
+	return G.ApplyOp(&analogOp{base("analog", a.id, 2), a}, x, w)
+}
+
+// analogOp: forward on the backend; backward straight-through, the gradient
+// of the ideal product with the same gain (hxtorch's mac autograd).
+type analogOp struct {
+	opBase
+	a *Analog
+}
+
+func (op *analogOp) Type() hm.Type { return fnType(2, matrixType()) }
+
+func (op *analogOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	xs, ok := in[0].(tensor.Shape)
+	if !ok || len(xs) != 2 || xs[1] != op.a.In {
+		return nil, fmt.Errorf("layers: %s: input shape %v: want (batch, %d)", op.a.Name, in[0], op.a.In)
+	}
+	return tensor.Shape{xs[0], op.a.Out}, nil
+}
+
+func (op *analogOp) Do(vals ...G.Value) (G.Value, error) {
+	x, err := f32(vals[0])
+	if err != nil {
+		return nil, err
+	}
+	batch := len(x) / op.a.In
+	out := op.output(batch, op.a.Out)
+	if err := op.a.Forward(out.Data().([]float32), x, batch); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (op *analogOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *analogOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	gx, err := G.ApplyOp(&gradXOp{opBase: base("analog.gradx", op.a.id, 2), a: op.a}, grad, in[1])
+	if err != nil {
+		return nil, err
+	}
+	gw, err := G.ApplyOp(&gradWOp{base("analog.gradw", op.a.id, 2), op.a}, in[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{gx, gw}, nil
+}
+
+// gradXOp computes (g * gain * sends) @ W^T.
+type gradXOp struct {
+	opBase
+	a  *Analog
+	tw []float32
+}
+
+func (op *gradXOp) wt(w []float32) []float32 {
+	if len(op.tw) != len(w) {
+		op.tw = make([]float32, len(w))
+	}
+	in, out := op.a.In, op.a.Out
+	for i := 0; i < in; i++ {
+		for j := 0; j < out; j++ {
+			op.tw[j*in+i] = w[i*out+j]
+		}
+	}
+	return op.tw
+}
+
+func (op *gradXOp) Type() hm.Type { return fnType(2, matrixType()) }
+func (op *gradXOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{in[0].(tensor.Shape)[0], op.a.In}, nil
+}
+
+func (op *gradXOp) Do(vals ...G.Value) (G.Value, error) {
+	g, err := f32(vals[0])
+	if err != nil {
+		return nil, err
+	}
+	w, err := f32(vals[1])
+	if err != nil {
+		return nil, err
+	}
+	batch := len(g) / op.a.Out
+	out := op.output(batch, op.a.In)
+	// W^T is needed; gonum's Trans on b is slower than one transposed copy.
+	wt := op.wt(w)
+	gemm(false, float32(op.a.scale()),
+		blas32.General{Rows: batch, Cols: op.a.Out, Stride: op.a.Out, Data: g},
+		blas32.General{Rows: op.a.Out, Cols: op.a.In, Stride: op.a.In, Data: wt},
+		blas32.General{Rows: batch, Cols: op.a.In, Stride: op.a.In, Data: out.Data().([]float32)})
+	return out, nil
+}
+
+// gradWOp computes x^T @ (g * gain * sends).
+type gradWOp struct {
+	opBase
+	a *Analog
+}
+
+func (op *gradWOp) Type() hm.Type { return fnType(2, matrixType()) }
+func (op *gradWOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.a.In, op.a.Out}, nil
+}
+
+func (op *gradWOp) Do(vals ...G.Value) (G.Value, error) {
+	x, err := f32(vals[0])
+	if err != nil {
+		return nil, err
+	}
+	g, err := f32(vals[1])
+	if err != nil {
+		return nil, err
+	}
+	batch := len(g) / op.a.Out
+	out := op.output(op.a.In, op.a.Out)
+	gemm(true, float32(op.a.scale()),
+		blas32.General{Rows: batch, Cols: op.a.In, Stride: op.a.In, Data: x},
+		blas32.General{Rows: batch, Cols: op.a.Out, Stride: op.a.Out, Data: g},
+		blas32.General{Rows: op.a.In, Cols: op.a.Out, Stride: op.a.Out, Data: out.Data().([]float32)})
+	return out, nil
+}
+
+// Backend returns the backend the layer runs on.
+func (a *Analog) Backend() *Backend { return a.backend }

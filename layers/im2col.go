@@ -1,0 +1,154 @@
+package layers
+
+import (
+	"fmt"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Geometry describes a 2-D convolution over channels-last (HWC) images:
+// each output position reads a Kernel x Kernel x C patch, which becomes one
+// input vector of the analog array, rows ordered (ky, kx, c).
+type Geometry struct {
+	H, W, C         int // input height, width, channels
+	Kernel, Stride  int
+	Pad             int // zeros added on every side
+	OutH, OutW      int // derived
+	PatchRows       int // Kernel*Kernel*C
+	Patches         int // OutH*OutW
+	InputsPerSample int // H*W*C
+}
+
+// NewGeometry checks a convolution's parameters and derives its sizes.
+func NewGeometry(h, w, c, kernel, stride, pad int) (Geometry, error) {
+	g := Geometry{H: h, W: w, C: c, Kernel: kernel, Stride: stride, Pad: pad}
+	if h < 1 || w < 1 || c < 1 || kernel < 1 || stride < 1 || pad < 0 {
+		return g, fmt.Errorf("layers: conv %dx%dx%d kernel %d stride %d pad %d: sizes must be positive, pad non-negative", h, w, c, kernel, stride, pad)
+	}
+	if kernel > h+2*pad || kernel > w+2*pad {
+		return g, fmt.Errorf("layers: conv kernel %d larger than the padded %dx%d input", kernel, h+2*pad, w+2*pad)
+	}
+	g.OutH = (h+2*pad-kernel)/stride + 1
+	g.OutW = (w+2*pad-kernel)/stride + 1
+	g.PatchRows = kernel * kernel * c
+	g.Patches = g.OutH * g.OutW
+	g.InputsPerSample = h * w * c
+	return g, nil
+}
+
+// Im2Col writes the patches of a batch of images x (batch x H*W*C) into
+// cols (batch*Patches x PatchRows), zeros where a patch overlaps the padding.
+func (g Geometry) Im2Col(cols, x []float32, batch int) {
+	rowLen := g.Kernel * g.C
+	for b := 0; b < batch; b++ {
+		img := x[b*g.InputsPerSample:]
+		for oy := 0; oy < g.OutH; oy++ {
+			for ox := 0; ox < g.OutW; ox++ {
+				patch := cols[((b*g.OutH+oy)*g.OutW+ox)*g.PatchRows:][:g.PatchRows]
+				x0 := ox*g.Stride - g.Pad
+				for ky := 0; ky < g.Kernel; ky++ {
+					dst := patch[ky*rowLen:][:rowLen]
+					iy := oy*g.Stride - g.Pad + ky
+					if iy < 0 || iy >= g.H {
+						clear(dst)
+						continue
+					}
+					line := img[iy*g.W*g.C:]
+					for kx := 0; kx < g.Kernel; kx++ {
+						ix := x0 + kx
+						d := dst[kx*g.C:][:g.C]
+						if ix < 0 || ix >= g.W {
+							clear(d)
+							continue
+						}
+						copy(d, line[ix*g.C:][:g.C])
+					}
+				}
+			}
+		}
+	}
+}
+
+// Col2Im adds patch gradients back onto the images: the adjoint of Im2Col.
+func (g Geometry) Col2Im(dx, cols []float32, batch int) {
+	clear(dx)
+	for b := 0; b < batch; b++ {
+		img := dx[b*g.InputsPerSample:]
+		for oy := 0; oy < g.OutH; oy++ {
+			for ox := 0; ox < g.OutW; ox++ {
+				patch := cols[((b*g.OutH+oy)*g.OutW+ox)*g.PatchRows:]
+				for ky := 0; ky < g.Kernel; ky++ {
+					iy := oy*g.Stride - g.Pad + ky
+					if iy < 0 || iy >= g.H {
+						continue
+					}
+					for kx := 0; kx < g.Kernel; kx++ {
+						ix := ox*g.Stride - g.Pad + kx
+						if ix < 0 || ix >= g.W {
+							continue
+						}
+						for c := 0; c < g.C; c++ {
+							img[(iy*g.W+ix)*g.C+c] += patch[(ky*g.Kernel+kx)*g.C+c]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+type im2colOp struct {
+	opBase
+	g Geometry
+}
+
+func (op *im2colOp) Type() hm.Type { return fnType(1, matrixType()) }
+func (op *im2colOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, ok := in[0].(tensor.Shape)
+	if !ok || len(s) != 2 || s[1] != op.g.InputsPerSample {
+		return nil, fmt.Errorf("layers: im2col input shape %v: want (batch, %d)", in[0], op.g.InputsPerSample)
+	}
+	return tensor.Shape{s[0] * op.g.Patches, op.g.PatchRows}, nil
+}
+
+func (op *im2colOp) Do(vals ...G.Value) (G.Value, error) {
+	x, err := f32(vals[0])
+	if err != nil {
+		return nil, err
+	}
+	batch := len(x) / op.g.InputsPerSample
+	out := op.output(batch*op.g.Patches, op.g.PatchRows)
+	op.g.Im2Col(out.Data().([]float32), x, batch)
+	return out, nil
+}
+
+func (op *im2colOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op *im2colOp) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	g, err := G.ApplyOp(&col2imOp{base("col2im", op.id, 1), op.g}, grad)
+	return G.Nodes{g}, err
+}
+
+type col2imOp struct {
+	opBase
+	g Geometry
+}
+
+func (op *col2imOp) Type() hm.Type { return fnType(1, matrixType()) }
+func (op *col2imOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s := in[0].(tensor.Shape)
+	return tensor.Shape{s[0] / op.g.Patches, op.g.InputsPerSample}, nil
+}
+
+func (op *col2imOp) Do(vals ...G.Value) (G.Value, error) {
+	cols, err := f32(vals[0])
+	if err != nil {
+		return nil, err
+	}
+	batch := len(cols) / (op.g.Patches * op.g.PatchRows)
+	out := op.output(batch, op.g.InputsPerSample)
+	op.g.Col2Im(out.Data().([]float32), cols, batch)
+	return out, nil
+}

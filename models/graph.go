@@ -1,0 +1,145 @@
+package models
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/analogloop/analogloop/layers"
+)
+
+// Graph is a network compiled into a Gorgonia graph for a fixed batch size.
+// Training graphs also compute the loss's gradients with respect to every
+// parameter. All graphs of one network share its parameter tensors, so an
+// evaluation graph always sees the latest weights.
+type Graph struct {
+	Net   *Network
+	Batch int
+
+	g       *G.ExprGraph
+	vm      G.VM
+	x, t    *tensor.Dense // input (batch x inputs, 0..31) and one-hot targets
+	logits  G.Value
+	loss    G.Value
+	grads   []G.Value
+	params  []*layers.Param
+	gradBuf [][]float32
+}
+
+// NewGraph compiles n for batches of the given size; with train set, the
+// graph also computes gradients.
+func (n *Network) NewGraph(batch int, train bool) (*Graph, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("models: batch %d: want at least 1", batch)
+	}
+	gr := &Graph{Net: n, Batch: batch, g: G.NewGraph(), params: n.Params()}
+	gr.x = tensor.New(tensor.WithShape(batch, n.Inputs()), tensor.Of(tensor.Float32))
+	gr.t = tensor.New(tensor.WithShape(batch, n.Classes), tensor.Of(tensor.Float32))
+	x := G.NewMatrix(gr.g, tensor.Float32, G.WithShape(batch, n.Inputs()), G.WithName("input"), G.WithValue(gr.x))
+	t := G.NewMatrix(gr.g, tensor.Float32, G.WithShape(batch, n.Classes), G.WithName("targets"), G.WithValue(gr.t))
+	h := x
+	var err error
+	for i, l := range n.Layers {
+		if h, err = l.Apply(h); err != nil {
+			return nil, fmt.Errorf("models: layer %d (%s): %w", i, l.Describe().Type, err)
+		}
+	}
+	if s := h.Shape(); len(s) != 2 || s[0] != batch || s[1] != n.Classes {
+		return nil, fmt.Errorf("models: network output shape %v: want (%d, %d)", s, batch, n.Classes)
+	}
+	// Read through G.Read: an intermediate node's value may be reused by
+	// later ops (gorgonia#569).
+	G.Read(h, &gr.logits)
+	if train {
+		loss, err := layers.CrossEntropy(h, t, n.LogitScale)
+		if err != nil {
+			return nil, err
+		}
+		G.Read(loss, &gr.loss)
+		wrt := make(G.Nodes, len(gr.params))
+		for i, p := range gr.params {
+			wrt[i] = gr.g.ByName(p.Name)[0]
+		}
+		gs, err := G.Grad(loss, wrt...)
+		if err != nil {
+			return nil, fmt.Errorf("models: gradients: %w", err)
+		}
+		gr.grads = make([]G.Value, len(gs))
+		for i, gn := range gs {
+			G.Read(gn, &gr.grads[i])
+		}
+		gr.gradBuf = make([][]float32, len(gs))
+	}
+	gr.vm = G.NewTapeMachine(gr.g)
+	return gr, nil
+}
+
+// Close releases the graph's machine.
+func (gr *Graph) Close() error { return gr.vm.Close() }
+
+// Input returns the input buffer (batch x inputs) to fill before Run.
+func (gr *Graph) Input() []float32 { return gr.x.Data().([]float32) }
+
+// SetLabels fills the one-hot targets from labels (len Batch).
+func (gr *Graph) SetLabels(labels []uint8) error {
+	t := gr.t.Data().([]float32)
+	clear(t)
+	if len(labels) != gr.Batch {
+		return fmt.Errorf("models: %d labels for batch %d", len(labels), gr.Batch)
+	}
+	for i, l := range labels {
+		if int(l) >= gr.Net.Classes {
+			return fmt.Errorf("models: label %d of sample %d: want 0..%d", l, i, gr.Net.Classes-1)
+		}
+		t[i*gr.Net.Classes+int(l)] = 1
+	}
+	return nil
+}
+
+// Run executes the graph once on the current input (and labels).
+func (gr *Graph) Run() error {
+	gr.vm.Reset() // required before every RunAll
+	return gr.vm.RunAll()
+}
+
+// Logits returns the last run's outputs (batch x classes, LSB).
+func (gr *Graph) Logits() []float32 { return gr.logits.Data().([]float32) }
+
+// Loss returns the last run's mean loss (training graphs only).
+func (gr *Graph) Loss() float64 {
+	switch v := gr.loss.(type) {
+	case *G.F32:
+		return float64(*v)
+	case tensor.Tensor:
+		return float64(v.Data().(float32))
+	}
+	return 0
+}
+
+// Grads returns the last run's gradients, in Params order.
+func (gr *Graph) Grads() [][]float32 {
+	for i, v := range gr.grads {
+		gr.gradBuf[i] = v.Data().([]float32)
+	}
+	return gr.gradBuf
+}
+
+// Params returns the parameters the gradients refer to.
+func (gr *Graph) Params() []*layers.Param { return gr.params }
+
+// Predict writes the argmax class of each sample of the last run into dst.
+func (gr *Graph) Predict(dst []uint8) {
+	z := gr.Logits()
+	c := gr.Net.Classes
+	for i := range dst {
+		row := z[i*c : (i+1)*c]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		dst[i] = uint8(best)
+	}
+}
