@@ -1,0 +1,169 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/datasets/mnist"
+	"github.com/analogloop/analogloop/layers"
+	"github.com/analogloop/analogloop/models"
+)
+
+// EpochStats is what one training epoch measured.
+type EpochStats struct {
+	Epoch     int     `json:"epoch"`
+	Loss      float64 `json:"loss"`
+	TrainAcc  float64 `json:"train_accuracy"`
+	TestAcc   float64 `json:"test_accuracy"`
+	LR        float64 `json:"lr"`
+	ImgPerSec float64 `json:"img_per_s"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// ErrNonFinite reports a loss that is NaN or infinite.
+var ErrNonFinite = fmt.Errorf("train: loss is not finite")
+
+// streamSeed derives independent, reproducible seeds for each use of the
+// run's seed (shuffling, noise) in each phase and epoch.
+func streamSeed(seed uint64, stream string, epoch int) uint64 {
+	h := seed ^ 0x9e3779b97f4a7c15
+	for _, c := range stream {
+		h = (h ^ uint64(c)) * 0x100000001b3
+	}
+	h ^= uint64(epoch) * 0xbf58476d1ce4e5b9
+	h ^= h >> 31
+	return h * 0x94d049bb133111eb
+}
+
+// Batches feeds a set to a graph: images scaled to 5-bit inputs, labels
+// one-hot. The permutation fixes the order.
+type Batches struct {
+	Set   *mnist.Set
+	Order []int
+}
+
+// Shuffled returns the set in an order drawn from seed.
+func Shuffled(set *mnist.Set, seed uint64) Batches {
+	order := make([]int, set.N)
+	for i := range order {
+		order[i] = i
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x73687566)) // "shuf"
+	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	return Batches{Set: set, Order: order}
+}
+
+// InOrder returns the set in its stored order.
+func InOrder(set *mnist.Set) Batches { return Shuffled(set, 0).identity() }
+
+func (b Batches) identity() Batches {
+	for i := range b.Order {
+		b.Order[i] = i
+	}
+	return b
+}
+
+// Fill loads batch k into gr (padding the last batch with image 0) and
+// returns how many samples are real.
+func (b Batches) Fill(gr *models.Graph, k int, labels []uint8) int {
+	n := min(gr.Batch, len(b.Order)-k*gr.Batch)
+	in := gr.Input()
+	per := b.Set.Rows * b.Set.Cols
+	for i := 0; i < gr.Batch; i++ {
+		idx := b.Order[0]
+		if i < n {
+			idx = b.Order[k*gr.Batch+i]
+		}
+		layers.ScaleImages(in[i*per:(i+1)*per], b.Set.Image(idx))
+		labels[i] = b.Set.Labels[idx]
+	}
+	return n
+}
+
+// Count is the number of batches of size batch.
+func (b Batches) Count(batch int) int { return (len(b.Order) + batch - 1) / batch }
+
+// Progress receives updates during long loops; nil is allowed.
+type Progress func(done, total int, loss float64, imgPerSec float64)
+
+// Epoch trains gr's network for one epoch over set with opt. The network's
+// backend decides where the forward pass runs. A noisy device is reseeded
+// from (seed, stream, epoch) so that an epoch is reproducible on its own,
+// which is what makes resuming exact. Only full batches are used.
+func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.Set, seed uint64, stream string, epoch int, progress Progress) (EpochStats, error) {
+	st := EpochStats{Epoch: epoch, LR: opt.LR}
+	if ns, ok := gr.Net.Backend.Device.(analogmac.NoiseSeeder); ok {
+		ns.SeedNoise(streamSeed(seed, stream+"/noise", epoch))
+	}
+	b := Shuffled(set, streamSeed(seed, stream+"/shuffle", epoch))
+	full := set.N / gr.Batch
+	labels := make([]uint8, gr.Batch)
+	pred := make([]uint8, gr.Batch)
+	var lossSum float64
+	var correct int
+	start := time.Now()
+	for k := 0; k < full; k++ {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		b.Fill(gr, k, labels)
+		if err := gr.SetLabels(labels); err != nil {
+			return st, err
+		}
+		if err := gr.Run(); err != nil {
+			return st, fmt.Errorf("train: epoch %d batch %d: %w", epoch, k, err)
+		}
+		loss := gr.Loss()
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return st, fmt.Errorf("%w: epoch %d batch %d: loss %v", ErrNonFinite, epoch, k, loss)
+		}
+		if err := opt.Update(gr.Params(), gr.Grads()); err != nil {
+			return st, err
+		}
+		gr.Predict(pred)
+		for i, p := range pred {
+			if p == labels[i] {
+				correct++
+			}
+		}
+		lossSum += loss
+		if progress != nil {
+			el := time.Since(start).Seconds()
+			progress(k+1, full, lossSum/float64(k+1), float64((k+1)*gr.Batch)/el)
+		}
+	}
+	st.Seconds = time.Since(start).Seconds()
+	st.Loss = lossSum / float64(full)
+	st.TrainAcc = float64(correct) / float64(full*gr.Batch)
+	st.ImgPerSec = float64(full*gr.Batch) / st.Seconds
+	return st, nil
+}
+
+// Accuracy evaluates gr's network on every sample of set and returns the
+// fraction classified correctly.
+func Accuracy(ctx context.Context, gr *models.Graph, set *mnist.Set) (float64, error) {
+	b := InOrder(set)
+	labels := make([]uint8, gr.Batch)
+	pred := make([]uint8, gr.Batch)
+	correct := 0
+	for k := 0; k < b.Count(gr.Batch); k++ {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n := b.Fill(gr, k, labels)
+		if err := gr.Run(); err != nil {
+			return 0, fmt.Errorf("train: evaluation batch %d: %w", k, err)
+		}
+		gr.Predict(pred)
+		for i := 0; i < n; i++ {
+			if pred[i] == labels[i] {
+				correct++
+			}
+		}
+	}
+	return float64(correct) / float64(set.N), nil
+}
