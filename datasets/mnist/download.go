@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,10 @@ func (d *downloader) fetch(ctx context.Context, dir, base string, mirrors []stri
 		x, err := d.fetchFrom(ctx, url, dir, base)
 		if err == nil {
 			return x, nil
+		}
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it repeats the URL we name anyway
 		}
 		d.log.Warn("download failed", "url", url, "err", err)
 		fails = append(fails, fmt.Errorf("%s: %w", url, err))

@@ -305,9 +305,17 @@ func verify(x *IDX, file, want, dataset string) error {
 		return &FileError{File: file, Kind: ErrChecksum, Msg: "no known SHA-256 to check against"}
 	}
 	if got != want {
+		what := "corrupt or different data"
+		for _, ds := range datasets { // name a mix-up of known files
+			for base, sum := range ds.sha256 {
+				if sum == got {
+					what = "it is " + ds.name + "'s " + base
+				}
+			}
+		}
 		return &FileError{File: file, Kind: ErrChecksum, Msg: fmt.Sprintf(
-			"SHA-256 of the decompressed contents is %s, expected %s (the original %s file): corrupt or different data (Options.NoVerify skips this check for custom data)",
-			got, want, dataset)}
+			"SHA-256 of the decompressed contents is %s, expected %s (the original %s file): %s (Options.NoVerify skips this check for custom data)",
+			got, want, dataset, what)}
 	}
 	return nil
 }
@@ -349,7 +357,11 @@ func notFound(ds *dataset, places []place, why string, cause error) error {
 	for _, p := range places {
 		where = append(where, p.label)
 	}
+	hint := "into " + where[0]
+	if len(where) > 1 {
+		hint = "into one of: " + strings.Join(where, "; ") + "; or pass their directory as Options.Dir"
+	}
 	return &loadError{kind: ErrNotFound, cause: cause, msg: fmt.Sprintf(
-		"%s: files not found and not downloaded: %s. Put %s (gzipped or not) into one of: %s; or pass the directory as Options.Dir",
-		ds.name, why, strings.Join(gz, ", "), strings.Join(where, "; "))}
+		"%s: files not found and not downloaded: %s. Put %s (gzipped or not) %s",
+		ds.name, why, strings.Join(gz, ", "), hint)}
 }
