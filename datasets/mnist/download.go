@@ -127,7 +127,7 @@ func (d *downloader) fetchFrom(ctx context.Context, url, dir, base string) (x *I
 		return nil, err
 	}
 	// Parse under the final name so errors name the file the user knows.
-	if x, err = parseIDX(ctxReader{ctx, tmp}, file, magicOf(base), nil); err != nil {
+	if x, err = parseIDX(ctxReader{ctx, tmp}, file, magicOf(base), sizeHint(tmp), nil); err != nil {
 		return nil, err
 	}
 	if d.sums != nil {

@@ -21,9 +21,9 @@ func FuzzParseIDX(f *testing.F) {
 			var x *IDX
 			var err error
 			if sniff {
-				x, err = parseIDX(bytes.NewReader(in), "fuzz", 0, &st)
+				x, err = parseIDX(bytes.NewReader(in), "fuzz", 0, 0, &st)
 			} else {
-				x, err = parseStream(bytes.NewReader(in), "fuzz", 0, &st)
+				x, err = parseStream(bytes.NewReader(in), "fuzz", 0, 0, &st)
 			}
 			if st.allocated > 4*st.read+firstChunk {
 				t.Fatalf("sniff=%v: allocated %d bytes after reading %d", sniff, st.allocated, st.read)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -101,7 +103,7 @@ func TestParseLyingHeaderAllocation(t *testing.T) {
 	// the incremental read protects us.
 	in := append(header(MagicImages, 2_000_000, 28, 28), make([]byte, 100)...)
 	var st parseStats
-	_, err := parseIDX(bytes.NewReader(in), "lie", MagicImages, &st)
+	_, err := parseIDX(bytes.NewReader(in), "lie", MagicImages, 0, &st)
 	if err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Fatalf("err = %v, want truncated", err)
 	}
@@ -124,7 +126,7 @@ func TestParseLyingHeaderAllocation(t *testing.T) {
 func TestParseGrowthBound(t *testing.T) {
 	img := idxImages(3000, 28, 28, 3) // 2.35 MB, several doublings
 	var st parseStats
-	x, err := parseIDX(bytes.NewReader(img), "big", MagicImages, &st)
+	x, err := parseIDX(bytes.NewReader(img), "big", MagicImages, 0, &st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,5 +148,43 @@ func TestSetImage(t *testing.T) {
 	_ = append(im0, 99) // must reallocate, not overwrite image 1
 	if s.Images[4] != 5 {
 		t.Errorf("append to Image(0) overwrote image 1: %v", s.Images)
+	}
+}
+
+func TestSizeHint(t *testing.T) {
+	dir := t.TempDir()
+	img := idxImages(50, 28, 28, 0)
+	zipped := gz(t, img)
+	forged := bytes.Clone(zipped)
+	copy(forged[len(forged)-4:], []byte{0xff, 0xff, 0xff, 0xff}) // ISIZE says 4 GiB
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want int64
+	}{
+		{"plain", img, int64(len(img))},
+		{"gzip", zipped, int64(len(img))},
+		{"forged isize", forged, maxDeflateRatio * int64(len(forged))},
+	} {
+		p := filepath.Join(dir, c.name)
+		if err := os.WriteFile(p, c.b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sizeHint(f); got != c.want {
+			t.Errorf("%s: hint %d, want %d", c.name, got, c.want)
+		}
+		f.Close()
+		x, err := ReadIDX(p)
+		if c.name == "forged isize" {
+			if err == nil || !strings.Contains(err.Error(), "gzip") {
+				t.Errorf("forged ISIZE accepted: %v", err)
+			}
+		} else if err != nil || !bytes.Equal(x.Data, img[16:]) {
+			t.Errorf("%s: ReadIDX: %v", c.name, err)
+		}
 	}
 }

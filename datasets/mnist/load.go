@@ -284,7 +284,7 @@ func readFile(ctx context.Context, path string, magic uint32) (*IDX, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return parseIDX(ctxReader{ctx, f}, filepath.Base(path), magic, nil)
+	return parseIDX(ctxReader{ctx, f}, filepath.Base(path), magic, sizeHint(f), nil)
 }
 
 type ctxReader struct {
