@@ -2,10 +2,12 @@ package mnist
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +32,7 @@ type downloader struct {
 // passing every check, and returns it parsed.
 func (d *downloader) fetch(ctx context.Context, dir, base string, mirrors []string) (*IDX, error) {
 	file := base + ".gz"
-	var fails []string
+	var fails mirrorErrors
 	for _, m := range mirrors {
 		url := strings.TrimSuffix(m, "/") + "/" + file
 		d.log.Info("downloading", "dataset", d.ds.name, "url", url, "dir", dir)
@@ -38,17 +40,35 @@ func (d *downloader) fetch(ctx context.Context, dir, base string, mirrors []stri
 		if err == nil {
 			return x, nil
 		}
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it repeats the URL we name anyway
+		}
 		d.log.Warn("download failed", "url", url, "err", err)
-		fails = append(fails, fmt.Sprintf("%s: %v", url, err))
+		fails = append(fails, fmt.Errorf("%s: %w", url, err))
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	if len(mirrors) == 0 {
-		fails = append(fails, "no mirrors")
+		fails = append(fails, errors.New("no mirrors"))
 	}
-	return nil, fmt.Errorf("%s: download failed (%s)", file, strings.Join(fails, "; "))
+	return nil, fmt.Errorf("%s: download failed (%w)", file, fails)
 }
+
+// mirrorErrors keeps every mirror's failure reachable by errors.Is on one
+// line.
+type mirrorErrors []error
+
+func (m mirrorErrors) Error() string {
+	s := make([]string, len(m))
+	for i, e := range m {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (m mirrorErrors) Unwrap() []error { return m }
 
 // fetchFrom downloads into a temporary file next to the final one, checks
 // it and only then renames it, so an interrupted or wrong transfer leaves
@@ -107,7 +127,7 @@ func (d *downloader) fetchFrom(ctx context.Context, url, dir, base string) (x *I
 		return nil, err
 	}
 	// Parse under the final name so errors name the file the user knows.
-	if x, err = parseIDX(ctxReader{ctx, tmp}, file, magicOf(base), nil); err != nil {
+	if x, err = parseIDX(ctxReader{ctx, tmp}, file, magicOf(base), sizeHint(tmp), nil); err != nil {
 		return nil, err
 	}
 	if d.sums != nil {

@@ -76,7 +76,35 @@ func ReadIDX(path string) (*IDX, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return parseIDX(f, filepath.Base(path), 0, nil)
+	return parseIDX(f, filepath.Base(path), 0, sizeHint(f), nil)
+}
+
+// maxDeflateRatio bounds how much deflate can expand its input.
+const maxDeflateRatio = 1032
+
+// sizeHint returns an upper bound on the decompressed size of f taken from
+// the file itself (its size, or for gzip the length in its trailer capped
+// by the most deflate can expand), so a parse can allocate once instead of
+// growing; 0 when unknown. It cannot make a lying header cost more than a
+// fixed multiple of the real file.
+func sizeHint(f *os.File) int64 {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	size := fi.Size()
+	var b [4]byte
+	if _, err := f.ReadAt(b[:2], 0); err != nil || b[0] != 0x1f || b[1] != 0x8b {
+		return size
+	}
+	if size < 18 {
+		return 0
+	}
+	if _, err := f.ReadAt(b[:], size-4); err != nil {
+		return 0
+	}
+	// ISIZE is the last member's length mod 2^32: a hint, not a promise.
+	return min(int64(binary.LittleEndian.Uint32(b[:])), maxDeflateRatio*size)
 }
 
 // ParseIDX reads and validates one IDX stream of images or labels, gzipped
@@ -86,20 +114,23 @@ func ReadIDX(path string) (*IDX, error) {
 // in 0..9. Memory grows with the bytes actually read, never with what the
 // header claims.
 func ParseIDX(r io.Reader, name string) (*IDX, error) {
-	return parseIDX(r, name, 0, nil)
+	return parseIDX(r, name, 0, 0, nil)
 }
 
 // ParseImages is ParseIDX that also requires an images file.
 func ParseImages(r io.Reader, name string) (*IDX, error) {
-	return parseIDX(r, name, MagicImages, nil)
+	return parseIDX(r, name, MagicImages, 0, nil)
 }
 
 // ParseLabels is ParseIDX that also requires a labels file.
 func ParseLabels(r io.Reader, name string) (*IDX, error) {
-	return parseIDX(r, name, MagicLabels, nil)
+	return parseIDX(r, name, MagicLabels, 0, nil)
 }
 
-func parseIDX(r io.Reader, name string, want uint32, st *parseStats) (*IDX, error) {
+// parseIDX parses r, requiring magic want unless it is 0. hint, when not 0,
+// is a bound from sizeHint on the decompressed size; st, when not nil,
+// receives statistics.
+func parseIDX(r io.Reader, name string, want uint32, hint int64, st *parseStats) (*IDX, error) {
 	br := bufio.NewReaderSize(r, 1<<18)
 	var src io.Reader = br
 	if b, _ := br.Peek(2); len(b) == 2 && b[0] == 0x1f && b[1] == 0x8b {
@@ -110,7 +141,7 @@ func parseIDX(r io.Reader, name string, want uint32, st *parseStats) (*IDX, erro
 		defer zr.Close()
 		src = zr
 	}
-	return parseStream(src, name, want, st)
+	return parseStream(src, name, want, hint, st)
 }
 
 func kindName(magic uint32) string {
@@ -124,7 +155,7 @@ func kindName(magic uint32) string {
 }
 
 // parseStream parses a decompressed IDX stream.
-func parseStream(r io.Reader, name string, want uint32, st *parseStats) (*IDX, error) {
+func parseStream(r io.Reader, name string, want uint32, hint int64, st *parseStats) (*IDX, error) {
 	if st == nil {
 		st = new(parseStats)
 	}
@@ -179,7 +210,8 @@ func parseStream(r io.Reader, name string, want uint32, st *parseStats) (*IDX, e
 
 	// Grow the buffer as data arrives (doubling), so a header that lies
 	// about its count costs at most a small multiple of the real input.
-	buf := make([]byte, min(size, firstChunk))
+	// A hint from the file's own size lets a real file skip the growing.
+	buf := make([]byte, min(size, max(firstChunk, hint-int64(hlen))))
 	st.allocated += int64(len(buf))
 	got := 0
 	for {

@@ -122,14 +122,21 @@ func magicOf(base string) uint32 {
 	return MagicLabels
 }
 
-// loadError carries a sentinel kind (ErrNotFound) without adding its text.
+// loadError carries a sentinel kind (ErrNotFound) and the cause, if any,
+// without adding their text.
 type loadError struct {
-	msg  string
-	kind error
+	msg   string
+	kind  error
+	cause error
 }
 
 func (e *loadError) Error() string { return e.msg }
-func (e *loadError) Unwrap() error { return e.kind }
+func (e *loadError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.cause}
+}
 
 // Load finds, validates and loads the train and test splits of a dataset.
 //
@@ -180,7 +187,7 @@ func Load(ctx context.Context, opt Options) (*Data, error) {
 	fetched := map[string]*IDX{}
 	if dir == "" {
 		if opt.NoDownload {
-			return nil, notFound(ds, places, "downloads are off (Options.NoDownload)")
+			return nil, notFound(ds, places, "downloads are off (Options.NoDownload)", nil)
 		}
 		var why []string
 		for _, p := range places {
@@ -195,7 +202,7 @@ func Load(ctx context.Context, opt Options) (*Data, error) {
 			break
 		}
 		if dir == "" {
-			return nil, notFound(ds, places, "no writable directory to download into: "+strings.Join(why, "; "))
+			return nil, notFound(ds, places, "no writable directory to download into: "+strings.Join(why, "; "), nil)
 		}
 		d := &downloader{ds: ds, opt: &opt, log: log, sums: sums, client: opt.Client}
 		if d.client == nil {
@@ -211,40 +218,18 @@ func Load(ctx context.Context, opt Options) (*Data, error) {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				return nil, notFound(ds, places, err.Error())
+				return nil, notFound(ds, places, err.Error(), err)
 			}
 			fetched[base] = x
 		}
 	}
 
-	var files [4]*IDX
-	var names [4]string
-	var errs [4]error
-	var wg sync.WaitGroup
-	for i, base := range fileNames {
-		if x, ok := fetched[base]; ok {
-			files[i], names[i] = x, base+".gz"
-			continue
-		}
-		path := findFile(dir, base)
-		names[i] = filepath.Base(path)
-		wg.Go(func() {
-			files[i], errs[i] = readFile(ctx, path, magicOf(base))
-			if errs[i] == nil && sums != nil {
-				errs[i] = verify(files[i], names[i], sums[base], ds.name)
-			}
-		})
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	files, names, err := readAll(ctx, dir, fileNames[:], fetched, sums, ds.name)
+	if err != nil {
 		return nil, err
-	}
-	if err := errors.Join(errs[:]...); err != nil {
-		return nil, fmt.Errorf("%s in %s: %w", ds.name, dir, err)
 	}
 
 	data := &Data{Name: ds.name, Dir: dir}
-	var err error
 	if data.Train, err = makeSet(files[0], files[1], names[0], names[1]); err != nil {
 		return nil, fmt.Errorf("%s in %s: %w", ds.name, dir, err)
 	}
@@ -256,6 +241,42 @@ func Load(ctx context.Context, opt Options) (*Data, error) {
 	return data, nil
 }
 
+// readAll reads the named files of dir concurrently (except those already
+// fetched), verifying each against sums unless sums is nil. It returns them
+// in the order of bases, with the names of the files actually read.
+func readAll(ctx context.Context, dir string, bases []string, fetched map[string]*IDX, sums map[string]string, dataset string) ([]*IDX, []string, error) {
+	files := make([]*IDX, len(bases))
+	names := make([]string, len(bases))
+	errs := make([]error, len(bases))
+	var wg sync.WaitGroup
+	for i, base := range bases {
+		if x, ok := fetched[base]; ok {
+			files[i], names[i] = x, base+".gz"
+			continue
+		}
+		path := findFile(dir, base)
+		if path == "" {
+			errs[i] = &loadError{kind: ErrNotFound, msg: fmt.Sprintf("%s: missing: expected %s or %s.gz in %s", base, base, base, dir)}
+			continue
+		}
+		names[i] = filepath.Base(path)
+		wg.Go(func() {
+			files[i], errs[i] = readFile(ctx, path, magicOf(base))
+			if errs[i] == nil && sums != nil {
+				errs[i] = verify(files[i], names[i], sums[base], dataset)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, fmt.Errorf("%s in %s: %w", dataset, dir, err)
+	}
+	return files, names, nil
+}
+
 // readFile parses one file; ctx cancels the read between chunks.
 func readFile(ctx context.Context, path string, magic uint32) (*IDX, error) {
 	f, err := os.Open(path)
@@ -263,7 +284,7 @@ func readFile(ctx context.Context, path string, magic uint32) (*IDX, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return parseIDX(ctxReader{ctx, f}, filepath.Base(path), magic, nil)
+	return parseIDX(ctxReader{ctx, f}, filepath.Base(path), magic, sizeHint(f), nil)
 }
 
 type ctxReader struct {
@@ -284,9 +305,17 @@ func verify(x *IDX, file, want, dataset string) error {
 		return &FileError{File: file, Kind: ErrChecksum, Msg: "no known SHA-256 to check against"}
 	}
 	if got != want {
+		what := "corrupt or different data"
+		for _, ds := range datasets { // name a mix-up of known files
+			for base, sum := range ds.sha256 {
+				if sum == got {
+					what = "it is " + ds.name + "'s " + base
+				}
+			}
+		}
 		return &FileError{File: file, Kind: ErrChecksum, Msg: fmt.Sprintf(
-			"SHA-256 of the decompressed contents is %s, expected %s (the original %s file): corrupt or different data (Options.NoVerify skips this check for custom data)",
-			got, want, dataset)}
+			"SHA-256 of the decompressed contents is %s, expected %s (the original %s file): %s (Options.NoVerify skips this check for custom data)",
+			got, want, dataset, what)}
 	}
 	return nil
 }
@@ -320,7 +349,7 @@ func prepareDir(dir string) error {
 	return os.Remove(f.Name())
 }
 
-func notFound(ds *dataset, places []place, why string) error {
+func notFound(ds *dataset, places []place, why string, cause error) error {
 	var gz, where []string
 	for _, base := range fileNames {
 		gz = append(gz, base+".gz")
@@ -328,7 +357,11 @@ func notFound(ds *dataset, places []place, why string) error {
 	for _, p := range places {
 		where = append(where, p.label)
 	}
-	return &loadError{kind: ErrNotFound, msg: fmt.Sprintf(
-		"%s: files not found and not downloaded: %s. Put %s (gzipped or not) into one of: %s; or pass the directory as Options.Dir",
-		ds.name, why, strings.Join(gz, ", "), strings.Join(where, "; "))}
+	hint := "into " + where[0]
+	if len(where) > 1 {
+		hint = "into one of: " + strings.Join(where, "; ") + "; or pass their directory as Options.Dir"
+	}
+	return &loadError{kind: ErrNotFound, cause: cause, msg: fmt.Sprintf(
+		"%s: files not found and not downloaded: %s. Put %s (gzipped or not) %s",
+		ds.name, why, strings.Join(gz, ", "), hint)}
 }

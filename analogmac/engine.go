@@ -1,0 +1,285 @@
+package analogmac
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// noiseChunkRows is the number of batch rows whose trial noise comes from
+// one random stream. It is part of the definition of the noise: changing it
+// changes every noisy output for a given seed (the golden test notices), but
+// the number of goroutines never does.
+const noiseChunkRows = 8
+
+// parallelMinOutputs is the number of block outputs below which a call
+// finishes on the calling goroutine: starting workers costs more than it
+// saves for small products such as a 128 x 10 output layer.
+const parallelMinOutputs = 8192
+
+// Streams of the PCG generators: the second PCG seed word, so that a chip
+// seed and a noise seed of the same value still give unrelated streams.
+const (
+	chipStream  = 0x616e616c6f67 // "analog"
+	noiseStream = 0x6e6f697365   // "noise"
+)
+
+// post says how a device turns a block's analog sum into its digitised
+// output; each kind has its own loop so that no per-element call or switch
+// stands in the hot path.
+type post int
+
+const (
+	postIdeal post = iota // floor(k * a)
+	postMock              // floor(k * a + noise)
+	postChip              // floor(sat(k_c * a + offset_c + noise))
+)
+
+// engine holds what a device reuses from call to call: the float32 copies of
+// inputs and weights, the block products, per-column parameters and the
+// noise stream. mu serialises calls so that one device may be shared, and so
+// that the noise stream is consumed in call order.
+type engine struct {
+	mu sync.Mutex
+
+	x, w []float32 // Batch x Rows inputs, Rows x Cols (effective) weights
+	acc  []float32 // one Batch x Cols product per row block
+
+	// Per logical output column, filled by the chip for the current placement.
+	colScale, colOff, colLin []float64
+
+	noise   rand.PCG // main noise stream: one draw per call seeds the chunks
+	seeded  bool     // false until SeedNoise or the first noisy call
+	workers []*worker
+}
+
+// worker is one goroutine's random stream, reseeded for every chunk.
+type worker struct {
+	pcg rand.PCG
+	rng *rand.Rand
+	tot []int32 // one output row of block sums
+}
+
+// seedNoise restarts the main noise stream; the caller holds mu.
+func (e *engine) seedNoise(seed uint64) {
+	e.noise.Seed(seed, noiseStream)
+	e.seeded = true
+}
+
+// callSeed draws the seed of this call's chunk streams from the main stream.
+func (e *engine) callSeed() uint64 {
+	if !e.seeded {
+		e.seedNoise(0)
+	}
+	return e.noise.Uint64()
+}
+
+// load converts the inputs to float32 (exact) into e.x and sizes e.w.
+func (e *engine) load(x []uint8, s Shape) {
+	e.x = grow(e.x, len(x))
+	for i, v := range x {
+		e.x[i] = float32(v)
+	}
+	e.w = grow(e.w, s.Rows*s.Cols)
+}
+
+// loadWeights stores the weights unchanged (Ideal and Mock).
+func (e *engine) loadWeights(w []int8) {
+	for i, v := range w {
+		e.w[i] = float32(v)
+	}
+}
+
+// products computes x[:, blk] @ w[blk, :] for every row block into e.acc and
+// returns the number of blocks. Integer products of 5-bit inputs and 6-bit
+// weights summed over at most BlockRows rows stay below 2^24, so float32 is
+// exact for integer weights. gonum splits a product over goroutines by
+// output blocks only, so each sum is added in the same order whatever
+// GOMAXPROCS is.
+func (e *engine) products(s Shape) int {
+	nb := (s.Rows + BlockRows - 1) / BlockRows
+	plane := s.Batch * s.Cols
+	e.acc = grow(e.acc, nb*plane)
+	for k := range nb {
+		r0 := k * BlockRows
+		r1 := min(r0+BlockRows, s.Rows)
+		a := blas32.General{Rows: s.Batch, Cols: r1 - r0, Stride: s.Rows, Data: e.x[r0:]}
+		b := blas32.General{Rows: r1 - r0, Cols: s.Cols, Stride: s.Cols, Data: e.w[r0*s.Cols:]}
+		c := blas32.General{Rows: s.Batch, Cols: s.Cols, Stride: s.Cols, Data: e.acc[k*plane : (k+1)*plane]}
+		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, a, b, 0, c)
+	}
+	return nb
+}
+
+// finish digitises every block output, adds the blocks and writes dst. Work
+// is split into chunks of noiseChunkRows batch rows; chunk i draws its noise
+// from PCG(seed, mix64(i)), in the order batch row, row block, column, so
+// the result does not depend on which goroutine runs which chunk.
+func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead float64, seed uint64) {
+	chunks := (s.Batch + noiseChunkRows - 1) / noiseChunkRows
+	nw := 1
+	if nb*s.Batch*s.Cols >= parallelMinOutputs {
+		nw = min(runtime.GOMAXPROCS(0), chunks)
+	}
+	for len(e.workers) < nw {
+		wk := &worker{}
+		wk.rng = rand.New(&wk.pcg)
+		e.workers = append(e.workers, wk)
+	}
+	for _, wk := range e.workers[:nw] {
+		wk.tot = grow(wk.tot, s.Cols)
+	}
+	run := func(wk *worker, next *atomic.Int64) {
+		for {
+			ch := int(next.Add(1) - 1)
+			if ch >= chunks {
+				return
+			}
+			b0 := ch * noiseChunkRows
+			b1 := min(b0+noiseChunkRows, s.Batch)
+			wk.pcg.Seed(seed, mix64(uint64(ch)))
+			tot := wk.tot[:s.Cols]
+			switch kind {
+			case postIdeal:
+				e.finishIdeal(dst, s, nb, b0, b1, k, tot)
+			case postMock:
+				e.finishMock(dst, s, nb, b0, b1, k, std, wk.rng, tot)
+			case postChip:
+				e.finishChip(dst, s, nb, b0, b1, std, invHead, wk.rng, tot)
+			}
+		}
+	}
+	var next atomic.Int64
+	if nw == 1 {
+		run(e.workers[0], &next)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, wk := range e.workers[1:nw] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(wk, &next)
+		}()
+	}
+	run(e.workers[0], &next)
+	wg.Wait()
+}
+
+// The finish loops run over batch rows, then row blocks, then columns, adding
+// each block's digitised outputs into tot (one row of int32 sums), so that
+// every read of acc is sequential. Noise is drawn in the same order.
+
+func (e *engine) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, k float64, tot []int32) {
+	plane := s.Batch * s.Cols
+	for b := b0; b < b1; b++ {
+		row := b * s.Cols
+		clear(tot)
+		for blk := range nb {
+			acc := e.acc[blk*plane+row:][:len(tot)]
+			for c, a := range acc {
+				tot[c] += clampOut(math.Floor(k * float64(a)))
+			}
+		}
+		store(dst[row:][:len(tot)], tot)
+	}
+}
+
+func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64, rng *rand.Rand, tot []int32) {
+	if std == 0 {
+		// No draws: Mock with zero noise is Ideal, bit for bit.
+		e.finishIdeal(dst, s, nb, b0, b1, k, tot)
+		return
+	}
+	plane := s.Batch * s.Cols
+	for b := b0; b < b1; b++ {
+		row := b * s.Cols
+		clear(tot)
+		for blk := range nb {
+			acc := e.acc[blk*plane+row:][:len(tot)]
+			for c, a := range acc {
+				tot[c] += clampOut(math.Floor(k*float64(a) + std*rng.NormFloat64()))
+			}
+		}
+		store(dst[row:][:len(tot)], tot)
+	}
+}
+
+func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead float64, rng *rand.Rand, tot []int32) {
+	plane := s.Batch * s.Cols
+	n := len(tot)
+	scale, off, lin := e.colScale[:n], e.colOff[:n], e.colLin[:n]
+	for b := b0; b < b1; b++ {
+		row := b * s.Cols
+		clear(tot)
+		for blk := range nb {
+			acc := e.acc[blk*plane+row:][:n]
+			if std == 0 {
+				for c, a := range acc {
+					v := scale[c]*float64(a) + off[c]
+					tot[c] += clampOut(math.Floor(saturate(v, lin[c], invHead)))
+				}
+				continue
+			}
+			for c, a := range acc {
+				v := scale[c]*float64(a) + off[c] + std*rng.NormFloat64()
+				tot[c] += clampOut(math.Floor(saturate(v, lin[c], invHead)))
+			}
+		}
+		store(dst[row:][:n], tot)
+	}
+}
+
+// store clamps the digital sums of the row blocks into dst.
+func store(dst []int8, tot []int32) {
+	for c, t := range tot {
+		dst[c] = int8(min(OutputMax, max(OutputMin, t)))
+	}
+}
+
+// saturate is the identity for |v| <= lin and compresses smoothly beyond:
+// lin + d/(1+d/head) with d = |v|-lin, whose slope is 1 at d = 0 (so the
+// curve is C1) and which tends to lin+head. invHead is 1/head. One division,
+// and only for saturated outputs: cheaper than a tanh per output.
+func saturate(v, lin, invHead float64) float64 {
+	switch {
+	case v > lin:
+		d := v - lin
+		return lin + d/(1+d*invHead)
+	case v < -lin:
+		d := -lin - v
+		return -lin - d/(1+d*invHead)
+	}
+	return v
+}
+
+// mix64 scrambles a chunk index into the second word of a PCG seed, so that
+// neighbouring chunks start from unrelated states (a splitmix64 finaliser).
+func mix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+func clampOut(v float64) int32 {
+	if v < OutputMin {
+		return OutputMin
+	}
+	if v > OutputMax {
+		return OutputMax
+	}
+	return int32(v)
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
