@@ -35,13 +35,13 @@ func (o *opBase) output(rows, cols int) *tensor.Dense {
 	return o.out
 }
 
-func (o *opBase) Arity() int             { return o.arity }
-func (o *opBase) ReturnsPtr() bool       { return false }
-func (o *opBase) CallsExtern() bool      { return false }
-func (o *opBase) OverwritesInput() int   { return -1 }
-func (o *opBase) WriteHash(h hash.Hash)  { fmt.Fprintf(h, "analogloop.%s#%d", o.kind, o.id) }
-func (o *opBase) String() string         { return fmt.Sprintf("%s#%d", o.kind, o.id) }
-func (o *opBase) Hashcode() uint32       { h := fnv.New32a(); o.WriteHash(h); return h.Sum32() }
+func (o *opBase) Arity() int            { return o.arity }
+func (o *opBase) ReturnsPtr() bool      { return false }
+func (o *opBase) CallsExtern() bool     { return false }
+func (o *opBase) OverwritesInput() int  { return -1 }
+func (o *opBase) WriteHash(h hash.Hash) { fmt.Fprintf(h, "analogloop.%s#%d", o.kind, o.id) }
+func (o *opBase) String() string        { return fmt.Sprintf("%s#%d", o.kind, o.id) }
+func (o *opBase) Hashcode() uint32      { h := fnv.New32a(); o.WriteHash(h); return h.Sum32() }
 func matrixType() G.TensorType          { return G.TensorType{Dims: 2, Of: hm.TypeVariable('a')} }
 func fnType(n int, ret hm.Type) hm.Type { return hm.NewFnType(append(repeat(matrixType(), n), ret)...) }
 
