@@ -40,13 +40,25 @@ func New(kind string, cfg Config) (*Network, error) {
 	if cfg.Shift == 0 {
 		cfg.Shift = 1
 	}
+	var n *Network
+	var err error
 	switch kind {
 	case BSS2MNISTKind:
-		return BSS2MNIST(cfg)
+		n, err = BSS2MNIST(cfg)
 	case MLPKind:
-		return MLP(cfg)
+		n, err = MLP(cfg)
+	default:
+		return nil, fmt.Errorf("models: unknown model %q: want one of %v", kind, Kinds)
 	}
-	return nil, fmt.Errorf("models: unknown model %q: want one of %v", kind, Kinds)
+	if err != nil {
+		return nil, err
+	}
+	n.Config = cfg
+	n.Config.Sends = make([]int, 0, 3)
+	for _, a := range n.Analog() {
+		n.Config.Sends = append(n.Config.Sends, a.Sends)
+	}
+	return n, nil
 }
 
 func sendsOf(cfg Config, fanIns []int, gain float64) ([]int, error) {

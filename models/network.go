@@ -13,6 +13,7 @@ import (
 // mode: which one is only the choice of Backend.Device.
 type Network struct {
 	Kind    string // "bss2-mnist" or "mlp"
+	Config  Config // what New was given, with defaults filled in
 	H, W, C int    // input image size (channels last)
 	Classes int
 	// LogitScale multiplies the last layer's outputs (LSB) before the
