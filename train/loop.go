@@ -99,27 +99,33 @@ func (b Batches) Count(batch int) int { return (len(b.Order) + batch - 1) / batc
 // Progress receives updates during long loops; nil is allowed.
 type Progress func(done, total int, loss float64, imgPerSec float64)
 
-// Epoch trains gr's network for one epoch over set with opt. The network's
-// backend decides where the forward pass runs. A noisy device is reseeded
-// from (seed, stream, epoch) so that an epoch is reproducible on its own,
-// which is what makes resuming exact. Only full batches are used.
-func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.Set, shift int, seed uint64, stream string, epoch int, progress Progress) (EpochStats, error) {
+// Epoch trains gr's network for one epoch over set with opt, from batch
+// p.Batch on, adding to p's running sums. The network's backend decides
+// where the forward pass runs. Every batch draws its shuffling, shifts and
+// device noise from seeds derived from (seed, stream, epoch, batch), so an
+// epoch interrupted after any batch resumes exactly. Only full batches are
+// used. On cancellation it returns ctx.Err() after finishing the batch in
+// progress, with p saying where to continue.
+func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.Set, shift int, seed uint64, stream string, epoch int, p *Partial, progress Progress) (EpochStats, error) {
 	st := EpochStats{Epoch: epoch, LR: opt.LR}
-	if ns, ok := gr.Net.Backend.Device.(analogmac.NoiseSeeder); ok {
-		ns.SeedNoise(streamSeed(seed, stream+"/noise", epoch))
-	}
+	ns, noisy := gr.Net.Backend.Device.(analogmac.NoiseSeeder)
 	b := Shuffled(set, streamSeed(seed, stream+"/shuffle", epoch))
 	b.Shift = shift
-	b.Rng = rand.New(rand.NewPCG(streamSeed(seed, stream+"/augment", epoch), 0))
 	full := set.N / gr.Batch
 	labels := make([]uint8, gr.Batch)
 	pred := make([]uint8, gr.Batch)
-	var lossSum float64
-	var correct int
 	start := time.Now()
-	for k := 0; k < full; k++ {
+	prior, first := p.Seconds, p.Batch
+	for ; p.Batch < full; p.Batch++ {
 		if err := ctx.Err(); err != nil {
+			p.Seconds = prior + time.Since(start).Seconds()
 			return st, err
+		}
+		k := p.Batch
+		bs := streamSeed(seed, stream, epoch<<24|k)
+		b.Rng = rand.New(rand.NewPCG(bs, 1))
+		if noisy {
+			ns.SeedNoise(bs ^ 0x6e6f697365) // "noise"
 		}
 		b.Fill(gr, k, labels)
 		if err := gr.SetLabels(labels); err != nil {
@@ -136,20 +142,21 @@ func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.S
 			return st, err
 		}
 		gr.Predict(pred)
-		for i, p := range pred {
-			if p == labels[i] {
-				correct++
+		for i, c := range pred {
+			if c == labels[i] {
+				p.Correct++
 			}
 		}
-		lossSum += loss
+		p.LossSum += loss
 		if progress != nil {
 			el := time.Since(start).Seconds()
-			progress(k+1, full, lossSum/float64(k+1), float64((k+1)*gr.Batch)/el)
+			progress(k+1, full, p.LossSum/float64(k+1), float64((k+1-first)*gr.Batch)/el)
 		}
 	}
-	st.Seconds = time.Since(start).Seconds()
-	st.Loss = lossSum / float64(full)
-	st.TrainAcc = float64(correct) / float64(full*gr.Batch)
+	p.Seconds = prior + time.Since(start).Seconds()
+	st.Seconds = p.Seconds
+	st.Loss = p.LossSum / float64(full)
+	st.TrainAcc = float64(p.Correct) / float64(full*gr.Batch)
 	st.ImgPerSec = float64(full*gr.Batch) / st.Seconds
 	return st, nil
 }

@@ -1,0 +1,119 @@
+package train
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/analogloop/analogloop/layers"
+)
+
+// checkpointVersion changes whenever Checkpoint's meaning changes.
+const checkpointVersion = 1
+
+// CheckpointFile is the checkpoint's name inside the output directory.
+const CheckpointFile = "checkpoint.gob"
+
+// Checkpoint is everything a run needs to continue exactly where it
+// stopped: the position (phase, epoch, next batch), the weights, the
+// optimiser, the partial epoch's sums and all results so far.
+type Checkpoint struct {
+	Version int
+	Config  Config
+	Phase   string // the phase in progress or next to start
+	Epoch   int    // epoch in progress within Phase
+	Partial Partial
+	Weights [][]float32
+	Adam    layers.AdamState
+	Results Results
+}
+
+// Partial holds an unfinished epoch's position and running sums.
+type Partial struct {
+	Batch   int // next batch to train
+	LossSum float64
+	Correct int
+	Seconds float64
+}
+
+// Save writes the checkpoint atomically: to a temporary file in the same
+// directory, synced, then renamed over the old one, so that an interruption
+// at any moment leaves either the old or the new checkpoint, never half.
+// The payload is followed by its SHA-256 so that damage is detected.
+func (c *Checkpoint) Save(dir string) error {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(c); err != nil {
+		return fmt.Errorf("train: encoding checkpoint: %w", err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	buf.Write(sum[:])
+	return writeAtomic(filepath.Join(dir, CheckpointFile), buf.Bytes())
+}
+
+// LoadCheckpoint reads dir's checkpoint; fs.ErrNotExist when there is none.
+func LoadCheckpoint(dir string) (*Checkpoint, error) {
+	path := filepath.Join(dir, CheckpointFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < sha256.Size {
+		return nil, fmt.Errorf("train: %s: %d bytes, too short to be a checkpoint", path, len(b))
+	}
+	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("train: %s: checksum mismatch: the file is damaged", path)
+	}
+	var c Checkpoint
+	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&c); err != nil {
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	if c.Version != checkpointVersion {
+		return nil, fmt.Errorf("train: %s: checkpoint version %d, this program reads version %d", path, c.Version, checkpointVersion)
+	}
+	return &c, nil
+}
+
+// writeAtomic replaces path with data via a synced temporary file.
+func writeAtomic(path string, data []byte) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// checkWritable proves dir can take the run's files before any work.
+func checkWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("train: output directory %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".writable*")
+	if err != nil {
+		return fmt.Errorf("train: output directory %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
