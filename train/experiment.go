@@ -169,6 +169,9 @@ type Options struct {
 // checkpoint then holds everything needed to resume.
 var ErrInterrupted = errors.New("train: interrupted")
 
+// testHookRunner, for tests, sees the runner once its network exists.
+var testHookRunner func(*runner)
+
 // runner carries one run's state between phases.
 type runner struct {
 	cfg   Config
@@ -223,6 +226,9 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 		r.ck.Results.Command = opt.Command
 	} else if err := r.restoreWeights(); err != nil {
 		return nil, err
+	}
+	if testHookRunner != nil {
+		testHookRunner(r)
 	}
 	for r.ck.Phase != phaseDone {
 		var err error

@@ -1,0 +1,287 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/analogloop/analogloop/datasets/mnist"
+)
+
+// synthetic returns a small, learnable dataset: each class lights its own
+// band of rows, with noise, so no files are needed.
+func synthetic(n int, seed uint64) *mnist.Set {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	s := &mnist.Set{N: n, Rows: 28, Cols: 28, Images: make([]uint8, n*784), Labels: make([]uint8, n)}
+	for i := 0; i < n; i++ {
+		c := rng.IntN(10)
+		s.Labels[i] = uint8(c)
+		img := s.Image(i)
+		for p := range img {
+			if p/28 >= 2+c*2 && p/28 < 5+c*2 && rng.IntN(3) > 0 {
+				img[p] = uint8(128 + rng.IntN(128))
+			} else if rng.IntN(20) == 0 {
+				img[p] = uint8(rng.IntN(256))
+			}
+		}
+	}
+	return s
+}
+
+func smallConfig() Config {
+	c := DefaultConfig()
+	c.Epochs, c.HILEpochs, c.Trials, c.Batch = 2, 2, 2, 50
+	return c
+}
+
+func smallData() *mnist.Data {
+	return &mnist.Data{Name: "synthetic", Train: synthetic(400, 1), Test: synthetic(150, 2)}
+}
+
+// comparable strips what legitimately differs between two runs: timings.
+func comparable(r *Results) Results {
+	c := *r
+	c.WallSeconds = 0
+	c.Throughput.TrainFloat, c.Throughput.TrainHIL, c.Throughput.EvalChip = 0, 0, 0
+	c.Command = ""
+	strip := func(h []EpochStats) []EpochStats {
+		out := make([]EpochStats, len(h))
+		for i, st := range h {
+			st.Seconds, st.ImgPerSec = 0, 0
+			out[i] = st
+		}
+		return out
+	}
+	c.History.Float = strip(r.History.Float)
+	c.History.HIL = strip(r.History.HIL)
+	return c
+}
+
+func TestResumeEqualsUninterrupted(t *testing.T) {
+	cfg := smallConfig()
+	data := smallData()
+	ctx := context.Background()
+	want, err := Run(ctx, cfg, Options{Out: t.TempDir(), Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.History.Float) != 2 || len(want.History.HIL) != 2 || len(want.Accuracy.ChipHIL.Trials) != 2 {
+		t.Fatalf("uninterrupted run incomplete: %+v", want.History)
+	}
+	// Interrupt mid-epoch in each training phase, and once more in the
+	// middle of the second epoch, resuming after each interruption.
+	stops := []struct {
+		phase        string
+		epoch, batch int
+	}{{phaseFloat, 0, 3}, {phaseFloat, 1, 5}, {phaseHIL, 1, 2}}
+	out := t.TempDir()
+	var got *Results
+	resume := false
+	for i := 0; ; i++ {
+		cctx, cancel := context.WithCancel(ctx)
+		opt := Options{Out: out, Data: data, Resume: resume}
+		if i < len(stops) {
+			s := stops[i]
+			opt.onBatch = func(phase string, epoch, batch int) {
+				if phase == s.phase && epoch == s.epoch && batch == s.batch {
+					cancel()
+				}
+			}
+		}
+		got, err = Run(cctx, cfg, opt)
+		cancel()
+		if i < len(stops) {
+			if !errors.Is(err, ErrInterrupted) {
+				t.Fatalf("stop %d: got %v, want ErrInterrupted", i, err)
+			}
+			ck, err := LoadCheckpoint(out)
+			if err != nil {
+				t.Fatalf("stop %d: %v", i, err)
+			}
+			if ck.Phase != stops[i].phase || ck.Epoch != stops[i].epoch || ck.Partial.Batch != stops[i].batch+1 {
+				t.Fatalf("stop %d: checkpoint at %s epoch %d batch %d, want %s epoch %d batch %d", i, ck.Phase, ck.Epoch, ck.Partial.Batch, stops[i].phase, stops[i].epoch, stops[i].batch+1)
+			}
+			resume = true
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	a, b := comparable(want), comparable(got)
+	if !equalJSON(t, a, b) {
+		t.Fatalf("resumed run differs from the uninterrupted one:\nwant %+v\ngot  %+v", a.Accuracy, b.Accuracy)
+	}
+	for _, f := range []string{"results.json", "results.md", "curves.png", CheckpointFile} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("output %s: %v", f, err)
+		}
+	}
+}
+
+func TestRunIsReproducibleAndSeedMatters(t *testing.T) {
+	cfg := smallConfig()
+	cfg.Epochs, cfg.HILEpochs = 1, 1
+	data := smallData()
+	a, err := Run(context.Background(), cfg, Options{Out: t.TempDir(), Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(context.Background(), cfg, Options{Out: t.TempDir(), Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalJSON(t, comparable(a), comparable(b)) {
+		t.Fatal("two runs with the same seed differ")
+	}
+	cfg.Seed = 2
+	c, err := Run(context.Background(), cfg, Options{Out: t.TempDir(), Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.History.Float[0].Loss == c.History.Float[0].Loss {
+		t.Fatal("seeds 1 and 2 gave the same first-epoch loss")
+	}
+	// Chip trials draw fresh noise: on a noisy chip they are not all equal.
+	if tr := a.Accuracy.ChipDirect.Trials; tr[0] == tr[1] && a.Accuracy.ChipHIL.Trials[0] == a.Accuracy.ChipHIL.Trials[1] {
+		t.Errorf("chip trials identical (%v, %v): no fresh noise per trial?", tr, a.Accuracy.ChipHIL.Trials)
+	}
+}
+
+func TestNonFiniteLossStopsAndKeepsCheckpoint(t *testing.T) {
+	cfg := smallConfig()
+	out := t.TempDir()
+	var r *runner
+	opt := Options{Out: out, Data: smallData()}
+	poisoned := false
+	opt.onBatch = func(phase string, epoch, batch int) {
+		if epoch == 1 && batch == 2 && !poisoned {
+			poisoned = true
+			// Corrupt a weight as a diverging optimiser would.
+			r.net.Params()[0].Data()[0] = float32(math.NaN())
+		}
+	}
+	testHookRunner = func(x *runner) { r = x }
+	defer func() { testHookRunner = nil }()
+	_, err := Run(context.Background(), cfg, opt)
+	if !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("got %v, want ErrNonFinite", err)
+	}
+	ck, err := LoadCheckpoint(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Phase != phaseFloat || ck.Epoch != 1 || ck.Partial.Batch != 0 {
+		t.Fatalf("checkpoint at %s epoch %d batch %d, want the end of epoch 1", ck.Phase, ck.Epoch, ck.Partial.Batch)
+	}
+	for _, w := range ck.Weights {
+		for _, v := range w {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatal("the kept checkpoint holds a non-finite weight")
+			}
+		}
+	}
+}
+
+func TestUnwritableOutputRefusedBeforeWork(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trained := false
+	opt := Options{Out: filepath.Join(file, "out"), Data: smallData(), onBatch: func(string, int, int) { trained = true }}
+	_, err := Run(context.Background(), smallConfig(), opt)
+	if err == nil || !strings.Contains(err.Error(), "not-a-dir") {
+		t.Fatalf("got %v, want an error naming the output path", err)
+	}
+	if trained {
+		t.Fatal("training started before the output directory was checked")
+	}
+}
+
+func TestResumeWithoutCheckpoint(t *testing.T) {
+	_, err := Run(context.Background(), smallConfig(), Options{Out: t.TempDir(), Data: smallData(), Resume: true})
+	if err == nil || !strings.Contains(err.Error(), "no checkpoint") {
+		t.Fatalf("got %v, want 'no checkpoint'", err)
+	}
+}
+
+func TestDamagedCheckpointRefused(t *testing.T) {
+	dir := t.TempDir()
+	ck := &Checkpoint{Version: checkpointVersion, Phase: phaseFloat, Weights: [][]float32{{1, 2, 3}}}
+	if err := ck.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, CheckpointFile)
+	b, _ := os.ReadFile(path)
+	b[len(b)/2] ^= 1
+	os.WriteFile(path, b, 0o644)
+	if _, err := LoadCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("got %v, want a damage error", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config refused: %v", err)
+	}
+	cases := map[string]func(*Config){
+		"-dataset":     func(c *Config) { c.Dataset = "cifar" },
+		"-model":       func(c *Config) { c.Model = "vgg" },
+		"-epochs":      func(c *Config) { c.Epochs = -1 },
+		"-batch":       func(c *Config) { c.Batch = 0 },
+		"-lr":          func(c *Config) { c.LR = math.NaN() },
+		"-hil-lr":      func(c *Config) { c.HILLR = -1 },
+		"-lr-decay":    func(c *Config) { c.LRDecay = 1.5 },
+		"-device":      func(c *Config) { c.Device = "gpu" },
+		"-trials":      func(c *Config) { c.Trials = 0 },
+		"-other-chip":  func(c *Config) { c.OtherChip = c.Chip },
+		"-augment":     func(c *Config) { c.Augment = -2 },
+		"-train-limit": func(c *Config) { c.TrainLimit = 10 },
+	}
+	for flag, mutate := range cases {
+		c := DefaultConfig()
+		mutate(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), flag+" ") {
+			t.Errorf("%s: got %v, want an error naming the flag", flag, err)
+		}
+	}
+}
+
+func TestTranslate(t *testing.T) {
+	img := make([]float32, 9)
+	img[4] = 1 // centre of a 3x3 image
+	translate(img, 3, 3, 1, -1)
+	for i, v := range img {
+		if (i == 2) != (v == 1) {
+			t.Fatalf("shift (1,-1) of the centre: got %v, want only index 2 set", img)
+		}
+	}
+	translate(img, 3, 3, 1, 0) // pushed off the right edge
+	for _, v := range img {
+		if v != 0 {
+			t.Fatalf("pixel survived leaving the image: %v", img)
+		}
+	}
+}
+
+func equalJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	ja, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(ja) == string(jb)
+}
