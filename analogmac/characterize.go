@@ -279,6 +279,8 @@ func (ch *Characterization) Plot() (*plot.Plot, error) {
 	p.Legend.Left = false
 	p.Legend.XOffs = -vg.Points(8)
 	p.Legend.YOffs = vg.Points(8)
+	p.X.Tick.Marker = plot.ConstantTicks(ticks(-63, 63, 21))
+	p.Y.Tick.Marker = plot.ConstantTicks(ticks(-120, 120, 40))
 	p.Add(plotter.NewGrid())
 	for _, y := range []float64{-80, 80} {
 		l, err := plotter.NewLine(plotter.XYs{{X: -WeightMax - 2, Y: y}, {X: WeightMax + 2, Y: y}})
@@ -310,6 +312,15 @@ func (ch *Characterization) Plot() (*plot.Plot, error) {
 		p.Legend.Add(fmt.Sprintf("input %d", in), line)
 	}
 	return p, nil
+}
+
+// ticks returns labelled marks from lo to hi in steps of step.
+func ticks(lo, hi, step int) []plot.Tick {
+	var t []plot.Tick
+	for v := lo; v <= hi; v += step {
+		t = append(t, plot.Tick{Value: float64(v), Label: strconv.Itoa(v)})
+	}
+	return t
 }
 
 // WritePNG writes the plot as a 1200 x 825 pixel PNG.

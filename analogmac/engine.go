@@ -58,10 +58,10 @@ type engine struct {
 	workers []*worker
 }
 
-// worker is one goroutine's random stream, reseeded for every chunk.
+// worker is one goroutine's noise stream, reseeded for every chunk, and its
+// row of sums.
 type worker struct {
-	pcg rand.PCG
-	rng *rand.Rand
+	rng normals
 	tot []int32 // one output row of block sums
 }
 
@@ -118,8 +118,9 @@ func (e *engine) products(s Shape) int {
 
 // finish digitises every block output, adds the blocks and writes dst. Work
 // is split into chunks of noiseChunkRows batch rows; chunk i draws its noise
-// from PCG(seed, mix64(i)), in the order batch row, row block, column, so
-// the result does not depend on which goroutine runs which chunk.
+// from the stream seeded with seed ^ mix64(i), in the order batch row, row
+// block, column, so the result does not depend on which goroutine runs
+// which chunk.
 func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead float64, seed uint64) {
 	chunks := (s.Batch + noiseChunkRows - 1) / noiseChunkRows
 	nw := 1
@@ -127,9 +128,7 @@ func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead 
 		nw = min(runtime.GOMAXPROCS(0), chunks)
 	}
 	for len(e.workers) < nw {
-		wk := &worker{}
-		wk.rng = rand.New(&wk.pcg)
-		e.workers = append(e.workers, wk)
+		e.workers = append(e.workers, &worker{})
 	}
 	for _, wk := range e.workers[:nw] {
 		wk.tot = grow(wk.tot, s.Cols)
@@ -142,15 +141,15 @@ func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead 
 			}
 			b0 := ch * noiseChunkRows
 			b1 := min(b0+noiseChunkRows, s.Batch)
-			wk.pcg.Seed(seed, mix64(uint64(ch)))
+			wk.rng.seed(seed ^ mix64(uint64(ch)))
 			tot := wk.tot[:s.Cols]
 			switch kind {
 			case postIdeal:
 				e.finishIdeal(dst, s, nb, b0, b1, k, tot)
 			case postMock:
-				e.finishMock(dst, s, nb, b0, b1, k, std, wk.rng, tot)
+				e.finishMock(dst, s, nb, b0, b1, k, std, &wk.rng, tot)
 			case postChip:
-				e.finishChip(dst, s, nb, b0, b1, std, invHead, wk.rng, tot)
+				e.finishChip(dst, s, nb, b0, b1, std, invHead, &wk.rng, tot)
 			}
 		}
 	}
@@ -190,7 +189,7 @@ func (e *engine) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, k float64, tot
 	}
 }
 
-func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64, rng *rand.Rand, tot []int32) {
+func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64, rng *normals, tot []int32) {
 	if std == 0 {
 		// No draws: Mock with zero noise is Ideal, bit for bit.
 		e.finishIdeal(dst, s, nb, b0, b1, k, tot)
@@ -203,14 +202,14 @@ func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64,
 		for blk := range nb {
 			acc := e.acc[blk*plane+row:][:len(tot)]
 			for c, a := range acc {
-				tot[c] += clampOut(math.Floor(k*float64(a) + std*rng.NormFloat64()))
+				tot[c] += clampOut(math.Floor(k*float64(a) + std*rng.normal()))
 			}
 		}
 		store(dst[row:][:len(tot)], tot)
 	}
 }
 
-func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead float64, rng *rand.Rand, tot []int32) {
+func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead float64, rng *normals, tot []int32) {
 	plane := s.Batch * s.Cols
 	n := len(tot)
 	scale, off, lin := e.colScale[:n], e.colOff[:n], e.colLin[:n]
@@ -227,7 +226,7 @@ func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead fl
 				continue
 			}
 			for c, a := range acc {
-				v := scale[c]*float64(a) + off[c] + std*rng.NormFloat64()
+				v := scale[c]*float64(a) + off[c] + std*rng.normal()
 				tot[c] += clampOut(math.Floor(saturate(v, lin[c], invHead)))
 			}
 		}
@@ -258,10 +257,13 @@ func saturate(v, lin, invHead float64) float64 {
 	return v
 }
 
+// golden64 is 2^64 divided by the golden ratio, SplitMix64's increment.
+const golden64 = 0x9e3779b97f4a7c15
+
 // mix64 scrambles a chunk index into the second word of a PCG seed, so that
 // neighbouring chunks start from unrelated states (a splitmix64 finaliser).
 func mix64(z uint64) uint64 {
-	z += 0x9e3779b97f4a7c15
+	z += golden64
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)

@@ -1,0 +1,80 @@
+package analogmac
+
+import (
+	"math"
+	"slices"
+	"testing"
+)
+
+func TestZigguratTables(t *testing.T) {
+	// The recursion must close: the top layer has the same area as the
+	// others, up to the precision of the published constants.
+	top := zigX[zigLayers-1] * (1 - zigF[zigLayers-1])
+	if math.Abs(top/zigArea-1) > 1e-6 {
+		t.Errorf("top layer area %g, want %g", top, zigArea)
+	}
+	for i := range zigLayers {
+		if !(zigX[i] > zigX[i+1]) {
+			t.Fatalf("layer edges not decreasing at %d: %g, %g", i, zigX[i], zigX[i+1])
+		}
+	}
+}
+
+// TestNormals checks moments, tail mass and the Kolmogorov-Smirnov distance
+// of a million draws against the standard normal.
+func TestNormals(t *testing.T) {
+	const n = 1 << 20
+	var g normals
+	g.seed(12345)
+	v := make([]float64, n)
+	var s1, s2, s3, s4 float64
+	tail, beyondOne := 0, 0
+	for i := range v {
+		x := g.normal()
+		v[i] = x
+		s1 += x
+		s2 += x * x
+		s3 += x * x * x
+		s4 += x * x * x * x
+		if math.Abs(x) > zigR {
+			tail++
+		}
+		if math.Abs(x) > 1 {
+			beyondOne++
+		}
+	}
+	mean, variance := s1/n, s2/n
+	skew, kurt := s3/n, s4/n
+	check := func(what string, got, want, tol float64) {
+		t.Helper()
+		if math.Abs(got-want) > tol {
+			t.Errorf("%s = %.5g, want %.5g +- %g", what, got, want, tol)
+		}
+	}
+	check("mean", mean, 0, 5*1/math.Sqrt(n))
+	check("variance", variance, 1, 5*math.Sqrt(2.0/n))
+	check("third moment", skew, 0, 5*math.Sqrt(15.0/n))
+	check("fourth moment", kurt, 3, 5*math.Sqrt(96.0/n))
+	pTail := math.Erfc(zigR / math.Sqrt2)
+	check("P(|x| > r)", float64(tail)/n, pTail, 5*math.Sqrt(pTail/n))
+	pOne := math.Erfc(1 / math.Sqrt2)
+	check("P(|x| > 1)", float64(beyondOne)/n, pOne, 5*math.Sqrt(pOne/n))
+	slices.Sort(v)
+	var d float64
+	for i, x := range v {
+		c := 0.5 * math.Erfc(-x/math.Sqrt2)
+		d = max(d, math.Abs(c-float64(i)/n), math.Abs(c-float64(i+1)/n))
+	}
+	if lim := 1.95 / math.Sqrt(n); d > lim { // 0.1 % level
+		t.Errorf("Kolmogorov-Smirnov distance %.3g > %.3g", d, lim)
+	}
+}
+
+func BenchmarkNormal(b *testing.B) {
+	var g normals
+	var s float64
+	for b.Loop() {
+		s += g.normal()
+	}
+	_ = s
+}
