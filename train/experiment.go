@@ -202,7 +202,11 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 			}
 			return nil, err
 		}
+		data := cfg.Data
 		r.cfg = ck.Config // a resumed run is the run that was started
+		if data != "" {   // but its data may have moved
+			r.cfg.Data = data
+		}
 		r.ck = ck
 		r.wall0 = ck.Results.WallSeconds
 		r.log.Info("resuming", "checkpoint", filepath.Join(opt.Out, CheckpointFile), "phase", ck.Phase, "epoch", ck.Epoch, "batch", ck.Partial.Batch)

@@ -67,7 +67,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "train: unexpected arguments %q: all options are flags (-h lists them)\n", fs.Args())
 		return 2
 	}
-	if err := cfg.Validate(); err != nil && !*resume {
+	if *resume {
+		// A resumed run is the run that was started: its configuration
+		// comes from the checkpoint, so other flags would be misleading.
+		var ignored []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "resume" && f.Name != "out" && f.Name != "data" {
+				ignored = append(ignored, "-"+f.Name)
+			}
+		})
+		if len(ignored) > 0 {
+			fmt.Fprintf(stderr, "train: -resume continues with the checkpoint's configuration; drop %s\n", strings.Join(ignored, " "))
+			return 2
+		}
+	} else if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "train: bad flags:\n%v\n", err)
 		return 2
 	}
@@ -88,11 +101,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Command: "go run ./cmd/train " + strings.Join(args, " "),
 	})
 	if err != nil {
+		// Errors carry their package's prefix ("train:", "mnist:", ...).
+		fmt.Fprintln(stderr, err)
 		if errors.Is(err, train.ErrInterrupted) {
-			fmt.Fprintf(stderr, "train: %v\ntrain: resume with: go run ./cmd/train -resume -out %s\n", err, *out)
+			fmt.Fprintf(stderr, "resume with: go run ./cmd/train -resume -out %s\n", *out)
 			return 130
 		}
-		fmt.Fprintf(stderr, "train: %v\n", err)
 		return 1
 	}
 	fmt.Fprint(stdout, train.Table(res))
