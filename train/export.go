@@ -955,14 +955,16 @@ var numberLists = regexp.MustCompile(`\[\s*(?:-?[0-9][0-9.eE+-]*\s*,\s*)*-?[0-9]
 // encodeManifest indents the manifest but keeps lists of numbers on one
 // line, so that a reference image is one line rather than 784.
 func encodeManifest(m *Manifest) ([]byte, error) {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the rules say ">>" and "->"
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
 		return nil, err
 	}
-	b = numberLists.ReplaceAllFunc(b, func(s []byte) []byte {
+	return numberLists.ReplaceAllFunc(buf.Bytes(), func(s []byte) []byte {
 		return bytes.Join(bytes.Fields(s), nil)
-	})
-	return append(b, '\n'), nil
+	}), nil
 }
 
 // exportWriteFile writes data to path through a temporary file in the same

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -367,6 +368,75 @@ func TestExportRefusesUnrebuildable(t *testing.T) {
 	_, err = Export(t.TempDir(), "net", net, testInfo(), synthSet(2, 1))
 	if err == nil || !strings.Contains(err.Error(), "bias") {
 		t.Errorf("bias layer: error %v, want a refusal naming it", err)
+	}
+}
+
+// blockClampNet is an MLP whose first layer saturates its first 128-row
+// block and pulls its second block negative on a white image, so that
+// clamping each block before adding (rather than only the sum) shows.
+func blockClampNet(t testing.TB) *models.Network {
+	net := newNet(t, models.MLPKind, 13)
+	d1 := net.Analog()[0]
+	w := d1.Weights()
+	for c := range d1.Out {
+		for r := range d1.In {
+			var v float32 // rows past the second block: 0
+			switch {
+			case r < 128:
+				v = 63
+			case r < 256:
+				v = -float32(c % 50)
+			}
+			w[r*d1.Out+c] = v
+		}
+	}
+	return net
+}
+
+// whiteFirst returns synthSet(n, seed) with image 0 all white.
+func whiteFirst(n int, seed uint64) *mnist.Set {
+	s := synthSet(n, seed)
+	for i := range 784 {
+		s.Images[i] = 255
+	}
+	return s
+}
+
+// TestBlockClamp: on blockClampNet's white image, the first layer's
+// outputs are those of per-block clamping, not of one clamp of the sum,
+// and Infer agrees with the device.
+func TestBlockClamp(t *testing.T) {
+	net := blockClampNet(t)
+	m, _ := exportTo(t, t.TempDir(), net, whiteFirst(2, 1))
+	d1 := m.Layers[0]
+	k := m.GainPerSend * float64(d1.Sends)
+	y := m.References[0].Outputs[0].Values
+	differ := 0
+	for c := range d1.Out {
+		b1 := max(-128, math.Floor(k*float64(128*31*-(c%50))))
+		blocked := min(127, max(-128, 127+b1))
+		if float64(y[c]) != blocked {
+			t.Fatalf("column %d: output %d, per-block clamping gives %g", c, y[c], blocked)
+		}
+		if blocked != 127 {
+			differ++ // one clamp of the whole sum would give 127
+		}
+	}
+	if differ == 0 {
+		t.Fatal("no column tells the two clamping rules apart")
+	}
+	weights := map[string][]int8{}
+	for _, a := range net.Analog() {
+		weights[a.Name] = a.QuantizedWeights(nil)
+	}
+	got, err := m.Infer(weights, whiteFirst(1, 1).Image(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c, v := range got.Outputs[0] {
+		if int(v) != y[c] {
+			t.Fatalf("Infer column %d: %d, device %d", c, v, y[c])
+		}
 	}
 }
 
@@ -856,8 +926,8 @@ for k in sorted(z.files):
 }
 
 // TestDocsNumpySnippet runs the numpy code of docs/inference.md on fresh
-// exports: it must reproduce every reference vector, and must notice a
-// changed one.
+// exports: it must reproduce every reference vector and the recorded
+// ideal accuracy, and must notice a changed reference.
 func TestDocsNumpySnippet(t *testing.T) {
 	py := pythonWithNumpy(t)
 	doc, err := os.ReadFile(filepath.Join("..", "docs", "inference.md"))
@@ -872,10 +942,48 @@ func TestDocsNumpySnippet(t *testing.T) {
 	if err := os.WriteFile(script, m[1], 0o644); err != nil {
 		t.Fatal(err)
 	}
+	nets := map[string]*models.Network{"block-clamp": blockClampNet(t)}
 	for _, kind := range models.Kinds {
+		nets[kind] = newNet(t, kind, 12)
+	}
+	// accuracy.py evaluates a set with the snippet's infer().
+	accScript := filepath.Join(filepath.Dir(script), "accuracy.py")
+	if err := os.WriteFile(accScript, []byte(`
+import importlib.util, sys
+import numpy as np
+spec = importlib.util.spec_from_file_location("infer", sys.argv[1])
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+m, weights = mod.load(sys.argv[2])
+images = np.fromfile(sys.argv[3], dtype=np.uint8).reshape(-1, 784)
+labels = np.fromfile(sys.argv[4], dtype=np.uint8)
+correct = sum(mod.infer(m, weights, img)[2] == int(l) for img, l in zip(images, labels))
+print("correct", correct, "of", len(labels))
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set := synthSet(120, 21)
+	write(t, filepath.Dir(script), "images.u8", set.Images)
+	write(t, filepath.Dir(script), "labels.u8", set.Labels)
+	for kind, net := range nets {
 		dir := t.TempDir()
-		_, path := exportTo(t, dir, newNet(t, kind, 12), synthSet(8, 6))
-		out, err := exec.Command(py, script, path).CombinedOutput()
+		acc, err := IdealAccuracy(context.Background(), net, set, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := testInfo()
+		info.IdealAccuracy, info.IdealSamples = acc, set.N
+		if _, err := Export(dir, "net", net, info, whiteFirst(8, 6)); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "net.json")
+		out, err := exec.Command(py, accScript, script, path, filepath.Join(filepath.Dir(script), "images.u8"),
+			filepath.Join(filepath.Dir(script), "labels.u8")).CombinedOutput()
+		if want := fmt.Sprintf("correct %d of %d", int(math.Round(acc*float64(set.N))), set.N); err != nil || strings.TrimSpace(string(out)) != want {
+			t.Errorf("%s: numpy accuracy: %v %q, want %q (ideal_accuracy)", kind, err, out, want)
+		}
+		t.Logf("%s: numpy %s", kind, bytes.TrimSpace(out))
+		out, err = exec.Command(py, script, path).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "all 8 reference vectors reproduced") {
 			t.Errorf("%s: docs snippet: %v\n%s", kind, err, out)
 		}
