@@ -48,7 +48,7 @@ func DefaultConfig() Config {
 	return Config{
 		Dataset: "mnist", Model: models.BSS2MNISTKind,
 		Epochs: 20, HILEpochs: 8, Batch: 100,
-		LR: 0.3, HILLR: 0.1, LRDecay: 0.9, Augment: 1,
+		LR: 0.3, HILLR: 0.03, LRDecay: 0.9, Augment: 1,
 		Device: analogmac.KindChip, Chip: 1, OtherChip: 2, Trials: 10, Seed: 1,
 		LogitScale: 0.25,
 	}
@@ -107,12 +107,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Trials is an accuracy measured over repeated runs with fresh noise.
+// Trials is an accuracy measured over repeated runs with fresh noise, on
+// the chip named (for the chip device).
 type Trials struct {
-	Chip   *uint64   `json:"chip,omitempty"`
-	Mean   float64   `json:"mean"`
-	Std    float64   `json:"std"`
-	Trials []float64 `json:"trials"`
+	Chip *uint64 `json:"chip,omitempty"`
+	AccuracyStats
 }
 
 // Results is results.json.
@@ -467,37 +466,49 @@ func (r *runner) once(ctx context.Context, dev analogmac.Device) (float64, error
 // trials evaluates on the configured device for chip, Trials times, each
 // with fresh trial-to-trial noise drawn from the run's seed.
 func (r *runner) trials(ctx context.Context, name string, chip uint64) (Trials, error) {
-	t := Trials{Trials: make([]float64, r.cfg.Trials)}
-	if r.cfg.Device == analogmac.KindChip {
+	if r.ck.Results.Device.Kind == "" {
+		dev, err := r.device(chip, 0)
+		if err != nil {
+			return Trials{}, err
+		}
+		r.ck.Results.Device = analogmac.Describe(dev)
+	}
+	t, ips, err := MeasureTrials(ctx, r.net, r.data.Test, r.cfg.Device, chip, r.cfg.Trials, streamSeed(r.cfg.Seed, name, 0), r.progress("evaluating "+name))
+	r.endProgress()
+	r.ck.Results.Throughput.EvalChip = ips
+	return t, err
+}
+
+// MeasureTrials evaluates net on set on a device of the given kind and chip
+// seed, n times, each trial on a fresh device whose noise seed is derived
+// from seed, and returns the accuracies with their mean and std and the
+// images per second evaluated. It leaves net on the last trial's device.
+func MeasureTrials(ctx context.Context, net *models.Network, set *mnist.Set, kind string, chip uint64, n int, seed uint64, prog Progress) (Trials, float64, error) {
+	t := Trials{AccuracyStats: AccuracyStats{Trials: make([]float64, n)}}
+	if kind == analogmac.KindChip {
 		t.Chip = &chip
 	}
-	ev, err := r.net.NewGraph(evalBatch, false)
+	ev, err := net.NewGraph(evalBatch, false)
 	if err != nil {
-		return t, err
+		return t, 0, err
 	}
 	defer ev.Close()
 	start := time.Now()
-	prog := r.progress("evaluating " + name)
 	for i := range t.Trials {
-		dev, err := r.device(chip, streamSeed(r.cfg.Seed, name, i))
+		dev, err := analogmac.NewDevice(kind, chip, streamSeed(seed, "trial", i))
 		if err != nil {
-			return t, err
+			return t, 0, err
 		}
-		if r.ck.Results.Device.Kind == "" {
-			r.ck.Results.Device = analogmac.Describe(dev)
-		}
-		r.net.Use(dev)
-		if t.Trials[i], err = Accuracy(ctx, ev, r.data.Test); err != nil {
-			return t, err
+		net.Use(dev)
+		if t.Trials[i], err = Accuracy(ctx, ev, set); err != nil {
+			return t, 0, err
 		}
 		if prog != nil {
-			prog(i+1, len(t.Trials), 0, float64((i+1)*r.data.Test.N)/time.Since(start).Seconds())
+			prog(i+1, n, 0, float64((i+1)*set.N)/time.Since(start).Seconds())
 		}
 	}
-	r.endProgress()
-	r.ck.Results.Throughput.EvalChip = float64(len(t.Trials)*r.data.Test.N) / time.Since(start).Seconds()
 	t.Mean, t.Std = meanStd(t.Trials)
-	return t, nil
+	return t, float64(n*set.N) / time.Since(start).Seconds(), nil
 }
 
 func meanStd(v []float64) (mean, std float64) {
@@ -515,3 +526,23 @@ func meanStd(v []float64) (mean, std float64) {
 }
 
 func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
+
+// export writes the network's integer weights and manifest as
+// export-<name>.npz and export-<name>.json in the output directory.
+func (r *runner) export(name string, t Trials, ideal float64) error {
+	file := "export-" + name
+	_, err := Export(r.opt.Out, file, r.net, ExportInfo{
+		Dataset: r.cfg.Dataset, Device: r.cfg.Device, Chip: r.cfg.Chip,
+		DeviceConfig: r.ck.Results.Device, Accuracy: t.AccuracyStats,
+		IdealAccuracy: ideal, IdealSamples: r.data.Test.N,
+		Note: fmt.Sprintf("%s network of `%s`", name, r.opt.Command),
+	}, r.data.Test)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(r.ck.Results.Exports, file+".json") {
+		r.ck.Results.Exports = append(r.ck.Results.Exports, file+".json", file+".npz")
+	}
+	r.log.Info("exported", "manifest", filepath.Join(r.opt.Out, file+".json"))
+	return nil
+}

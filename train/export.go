@@ -376,10 +376,10 @@ func Export(dir, name string, net *models.Network, info ExportInfo, refs *mnist.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: export: %w", err)
 	}
-	if err := exportWriteFile(filepath.Join(dir, m.Weights.File), npz); err != nil {
+	if err := writeAtomic(filepath.Join(dir, m.Weights.File), npz); err != nil {
 		return nil, fmt.Errorf("train: export: %w", err)
 	}
-	if err := exportWriteFile(filepath.Join(dir, name+".json"), js); err != nil {
+	if err := writeAtomic(filepath.Join(dir, name+".json"), js); err != nil {
 		return nil, fmt.Errorf("train: export: %w", err)
 	}
 	return m, nil
@@ -965,47 +965,6 @@ func encodeManifest(m *Manifest) ([]byte, error) {
 	return numberLists.ReplaceAllFunc(buf.Bytes(), func(s []byte) []byte {
 		return bytes.Join(bytes.Fields(s), nil)
 	}), nil
-}
-
-// exportWriteFile writes data to path through a temporary file in the same
-// directory, synced, then renamed over path, so that a reader sees the old
-// file or the new one, never a part.
-func exportWriteFile(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Make the rename durable where the system allows syncing a directory.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }
 
 // npyMember is one int8 matrix of an npz.

@@ -94,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	if *eval != "" {
-		return evaluate(ctx, *eval, cfg, stdout, stderr, logger)
+		return evaluate(ctx, *eval, cfg, progress, stdout, stderr, logger)
 	}
 	res, err := train.Run(ctx, cfg, train.Options{
 		Out: *out, Resume: *resume, Logger: logger, Progress: progress,
