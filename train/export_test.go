@@ -889,6 +889,9 @@ func pythonWithNumpy(t *testing.T) string {
 			return py
 		}
 	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("CI=true but no python3 with numpy: .ci/run installs python3-numpy")
+	}
 	t.Skip("no python3 with numpy (Debian: apt-get install python3-numpy; or set $PYTHON)")
 	return ""
 }
