@@ -94,11 +94,7 @@ func (op *reluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *reluGradOp) Do(vals ...G.Value) (G.Value, error) {
-	y, err := f32(vals[0])
-	if err != nil {
-		return nil, err
-	}
-	g, err := f32(vals[1])
+	y, g, err := f32Pair(vals)
 	if err != nil {
 		return nil, err
 	}

@@ -240,11 +240,7 @@ func (op *gradXOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *gradXOp) Do(vals ...G.Value) (G.Value, error) {
-	g, err := f32(vals[0])
-	if err != nil {
-		return nil, err
-	}
-	w, err := f32(vals[1])
+	g, w, err := f32Pair(vals)
 	if err != nil {
 		return nil, err
 	}
@@ -271,11 +267,7 @@ func (op *gradWOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *gradWOp) Do(vals ...G.Value) (G.Value, error) {
-	x, err := f32(vals[0])
-	if err != nil {
-		return nil, err
-	}
-	g, err := f32(vals[1])
+	x, g, err := f32Pair(vals)
 	if err != nil {
 		return nil, err
 	}

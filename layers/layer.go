@@ -185,11 +185,7 @@ func (op *biasOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *biasOp) Do(vals ...G.Value) (G.Value, error) {
-	y, err := f32(vals[0])
-	if err != nil {
-		return nil, err
-	}
-	b, err := f32(vals[1])
+	y, b, err := f32Pair(vals)
 	if err != nil {
 		return nil, err
 	}

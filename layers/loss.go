@@ -57,11 +57,7 @@ func (op *xentOp) softmax(p, z, t []float32, n int) float64 {
 }
 
 func (op *xentOp) Do(vals ...G.Value) (G.Value, error) {
-	z, err := f32(vals[0])
-	if err != nil {
-		return nil, err
-	}
-	t, err := f32(vals[1])
+	z, t, err := f32Pair(vals)
 	if err != nil {
 		return nil, err
 	}
@@ -92,11 +88,7 @@ func (op *xentGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *xentGradOp) Do(vals ...G.Value) (G.Value, error) {
-	z, err := f32(vals[0])
-	if err != nil {
-		return nil, err
-	}
-	t, err := f32(vals[1])
+	z, t, err := f32Pair(vals)
 	if err != nil {
 		return nil, err
 	}

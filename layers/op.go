@@ -66,6 +66,15 @@ func f32(v G.Value) ([]float32, error) {
 	return d, nil
 }
 
+// f32Pair returns the float32 backings of an op's first two inputs.
+func f32Pair(vals []G.Value) (a, b []float32, err error) {
+	if a, err = f32(vals[0]); err != nil {
+		return nil, nil, err
+	}
+	b, err = f32(vals[1])
+	return a, b, err
+}
+
 func newMatrix(rows, cols int) *tensor.Dense {
 	return tensor.New(tensor.WithShape(rows, cols), tensor.Of(tensor.Float32))
 }
