@@ -26,13 +26,19 @@ func BenchmarkMatMul(b *testing.B) {
 				x, w := randomOperands(rand.New(rand.NewPCG(7, 7)), sh.s)
 				dst := make([]int8, sh.s.Batch*sh.s.Cols)
 				b.ReportAllocs()
+				cpu0, ok := processCPU()
 				for b.Loop() {
 					if err := d.MatMul(dst, x, w, sh.s, 3, Placement{}); err != nil {
 						b.Fatal(err)
 					}
 				}
+				cpu1, _ := processCPU()
 				macs := float64(sh.s.Batch * sh.s.Rows * sh.s.Cols)
 				b.ReportMetric(macs*float64(b.N)/b.Elapsed().Seconds(), "MAC/s")
+				if ok {
+					// CPU time over all threads: steadier than ns/op on a busy machine.
+					b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+				}
 			})
 		}
 	}
