@@ -61,8 +61,9 @@ type engine struct {
 // worker is one goroutine's noise stream, reseeded for every chunk, and its
 // row of sums.
 type worker struct {
-	rng normals
-	tot []int32 // one output row of block sums
+	rng   normals
+	tot   []int32   // one output row of block sums
+	noise []float64 // one output row of standard normal numbers
 }
 
 // seedNoise restarts the main noise stream; the caller holds mu.
@@ -132,6 +133,7 @@ func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead 
 	}
 	for _, wk := range e.workers[:nw] {
 		wk.tot = grow(wk.tot, s.Cols)
+		wk.noise = grow(wk.noise, s.Cols)
 	}
 	run := func(wk *worker, next *atomic.Int64) {
 		for {
@@ -142,14 +144,13 @@ func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead 
 			b0 := ch * noiseChunkRows
 			b1 := min(b0+noiseChunkRows, s.Batch)
 			wk.rng.seed(seed ^ mix64(uint64(ch)))
-			tot := wk.tot[:s.Cols]
 			switch kind {
 			case postIdeal:
-				e.finishIdeal(dst, s, nb, b0, b1, k, tot)
+				e.finishIdeal(dst, s, nb, b0, b1, k, wk.tot[:s.Cols])
 			case postMock:
-				e.finishMock(dst, s, nb, b0, b1, k, std, &wk.rng, tot)
+				e.finishMock(dst, s, nb, b0, b1, k, std, wk)
 			case postChip:
-				e.finishChip(dst, s, nb, b0, b1, std, invHead, &wk.rng, tot)
+				e.finishChip(dst, s, nb, b0, b1, std, invHead, wk)
 			}
 		}
 	}
@@ -189,7 +190,8 @@ func (e *engine) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, k float64, tot
 	}
 }
 
-func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64, rng *normals, tot []int32) {
+func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64, wk *worker) {
+	tot, noise := wk.tot[:s.Cols], wk.noise[:s.Cols]
 	if std == 0 {
 		// No draws: Mock with zero noise is Ideal, bit for bit.
 		e.finishIdeal(dst, s, nb, b0, b1, k, tot)
@@ -201,17 +203,19 @@ func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64,
 		clear(tot)
 		for blk := range nb {
 			acc := e.acc[blk*plane+row:][:len(tot)]
+			wk.rng.fill(noise)
 			for c, a := range acc {
-				tot[c] += clampOut(math.Floor(k*float64(a) + std*rng.normal()))
+				tot[c] += clampOut(math.Floor(k*float64(a) + std*noise[c]))
 			}
 		}
 		store(dst[row:][:len(tot)], tot)
 	}
 }
 
-func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead float64, rng *normals, tot []int32) {
+func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead float64, wk *worker) {
 	plane := s.Batch * s.Cols
-	n := len(tot)
+	n := s.Cols
+	tot, noise := wk.tot[:n], wk.noise[:n]
 	scale, off, lin := e.colScale[:n], e.colOff[:n], e.colLin[:n]
 	for b := b0; b < b1; b++ {
 		row := b * s.Cols
@@ -225,8 +229,9 @@ func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead fl
 				}
 				continue
 			}
+			wk.rng.fill(noise)
 			for c, a := range acc {
-				v := scale[c]*float64(a) + off[c] + std*rng.normal()
+				v := scale[c]*float64(a) + off[c] + std*noise[c]
 				tot[c] += clampOut(math.Floor(saturate(v, lin[c], invHead)))
 			}
 		}
