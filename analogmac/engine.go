@@ -83,17 +83,46 @@ func (e *engine) callSeed() uint64 {
 // load converts the inputs to float32 (exact) into e.x and sizes e.w.
 func (e *engine) load(x []uint8, s Shape) {
 	e.x = grow(e.x, len(x))
-	for i, v := range x {
-		e.x[i] = float32(v)
-	}
 	e.w = grow(e.w, s.Rows*s.Cols)
+	parallel(len(x), 1, func(lo, hi int) {
+		for i, v := range x[lo:hi] {
+			e.x[lo+i] = float32(v)
+		}
+	})
 }
 
 // loadWeights stores the weights unchanged (Ideal and Mock).
 func (e *engine) loadWeights(w []int8) {
-	for i, v := range w {
-		e.w[i] = float32(v)
+	parallel(len(w), 1, func(lo, hi int) {
+		for i, v := range w[lo:hi] {
+			e.w[lo+i] = float32(v)
+		}
+	})
+}
+
+// parallelMin is the number of elements below which parallel stays on the
+// calling goroutine.
+const parallelMin = 16384
+
+// parallel calls f on contiguous parts of [0, n), one per processor when
+// the n items of size elements each are enough work. f must write disjoint
+// outputs and draw no random numbers: how the range is cut must not matter.
+func parallel(n, size int, f func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), n*size/parallelMin, n)
+	if parts <= 1 {
+		f(0, n)
+		return
 	}
+	var wg sync.WaitGroup
+	for p := 1; p < parts; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(p*n/parts, (p+1)*n/parts)
+		}()
+	}
+	f(0, n/parts)
+	wg.Wait()
 }
 
 // products computes x[:, blk] @ w[blk, :] for every row block into e.acc and
