@@ -113,6 +113,8 @@ func (c ChipConfig) Validate() error {
 // The noise is added before the saturation because it arises on the
 // membrane, during integration, and so is squeezed by the same readout
 // range as the signal; the ADC adds little of its own beyond quantisation.
+//
+// Build a Chip with NewChip; the zero value has no fixed pattern.
 type Chip struct {
 	seed uint64
 	cfg  ChipConfig
