@@ -113,6 +113,8 @@ func (c ChipConfig) Validate() error {
 // The noise is added before the saturation because it arises on the
 // membrane, during integration, and so is squeezed by the same readout
 // range as the signal; the ADC adds little of its own beyond quantisation.
+//
+// Build a Chip with NewChip; the zero value has no fixed pattern.
 type Chip struct {
 	seed uint64
 	cfg  ChipConfig
@@ -209,25 +211,30 @@ func (c *Chip) placeWeights(e *engine, w []int8, s Shape, tiles []Tile, sends fl
 	e.colOff = grow(e.colOff, s.Cols)
 	e.colLin = grow(e.colLin, s.Cols)
 	k := c.cfg.GainPerSend * sends
-	for _, t := range tiles {
-		if t.Row0 == 0 { // every row block uses the same columns
-			for col := t.Col0; col < t.Col1; col++ {
-				pc := t.PhysCol + col - t.Col0
-				e.colScale[col] = k * c.colGain[pc]
-				e.colOff[col] = c.colOffset[pc]
-				e.colLin[col] = c.colLinear[pc]
-			}
-		}
-		n := t.Col1 - t.Col0
-		for r := t.Row0; r < t.Row1; r++ {
-			pr := t.PhysRow + r - t.Row0
-			pairs := c.synapse[2*(pr*ArrayCols+t.PhysCol):][:2*n]
-			src := w[r*s.Cols+t.Col0:][:n]
-			out := e.w[r*s.Cols+t.Col0:][:n]
-			for j, v := range src {
-				// uint8(v)>>7 is 1 for a negative weight: its inhibitory synapse.
-				out[j] = float32(v) * pairs[2*j+int(uint8(v)>>7)]
-			}
+	nct := (s.Cols + BlockCols - 1) / BlockCols
+	colTiles := tiles[:nct] // every row block uses the same columns
+	for _, t := range colTiles {
+		for col := t.Col0; col < t.Col1; col++ {
+			pc := t.PhysCol + col - t.Col0
+			e.colScale[col] = k * c.colGain[pc]
+			e.colOff[col] = c.colOffset[pc]
+			e.colLin[col] = c.colLinear[pc]
 		}
 	}
+	parallel(s.Rows, s.Cols, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			rt := tiles[(r/BlockRows)*nct]
+			pr := rt.PhysRow + r - rt.Row0
+			for _, t := range colTiles {
+				n := t.Col1 - t.Col0
+				pairs := c.synapse[2*(pr*ArrayCols+t.PhysCol):][:2*n]
+				src := w[r*s.Cols+t.Col0:][:n]
+				out := e.w[r*s.Cols+t.Col0:][:n]
+				for j, v := range src {
+					// uint8(v)>>7 is 1 for a negative weight: its inhibitory synapse.
+					out[j] = float32(v) * pairs[2*j+int(uint8(v)>>7)]
+				}
+			}
+		}
+	})
 }

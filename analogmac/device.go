@@ -78,7 +78,7 @@ func Tiles(rows, cols int, p Placement) ([]Tile, error) {
 	if p.Row < 0 || p.Column < 0 || p.Column >= ArrayCols {
 		return nil, fmt.Errorf("analogmac: placement row %d column %d: want row >= 0 and column in 0..%d", p.Row, p.Column, ArrayCols-1)
 	}
-	var tiles []Tile
+	tiles := make([]Tile, 0, ((rows+BlockRows-1)/BlockRows)*((cols+BlockCols-1)/BlockCols))
 	for r0 := 0; r0 < rows; r0 += BlockRows {
 		r1 := min(r0+BlockRows, rows)
 		if p.Row+(r1-r0) > BlockRows {

@@ -61,8 +61,9 @@ type engine struct {
 // worker is one goroutine's noise stream, reseeded for every chunk, and its
 // row of sums.
 type worker struct {
-	rng normals
-	tot []int32 // one output row of block sums
+	rng   normals
+	tot   []int32   // one output row of block sums
+	noise []float64 // one output row of standard normal numbers
 }
 
 // seedNoise restarts the main noise stream; the caller holds mu.
@@ -82,17 +83,46 @@ func (e *engine) callSeed() uint64 {
 // load converts the inputs to float32 (exact) into e.x and sizes e.w.
 func (e *engine) load(x []uint8, s Shape) {
 	e.x = grow(e.x, len(x))
-	for i, v := range x {
-		e.x[i] = float32(v)
-	}
 	e.w = grow(e.w, s.Rows*s.Cols)
+	parallel(len(x), 1, func(lo, hi int) {
+		for i, v := range x[lo:hi] {
+			e.x[lo+i] = float32(v)
+		}
+	})
 }
 
 // loadWeights stores the weights unchanged (Ideal and Mock).
 func (e *engine) loadWeights(w []int8) {
-	for i, v := range w {
-		e.w[i] = float32(v)
+	parallel(len(w), 1, func(lo, hi int) {
+		for i, v := range w[lo:hi] {
+			e.w[lo+i] = float32(v)
+		}
+	})
+}
+
+// parallelMin is the number of elements below which parallel stays on the
+// calling goroutine.
+const parallelMin = 16384
+
+// parallel calls f on contiguous parts of [0, n), one per processor when
+// the n items of size elements each are enough work. f must write disjoint
+// outputs and draw no random numbers: how the range is cut must not matter.
+func parallel(n, size int, f func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), n*size/parallelMin, n)
+	if parts <= 1 {
+		f(0, n)
+		return
 	}
+	var wg sync.WaitGroup
+	for p := 1; p < parts; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(p*n/parts, (p+1)*n/parts)
+		}()
+	}
+	f(0, n/parts)
+	wg.Wait()
 }
 
 // products computes x[:, blk] @ w[blk, :] for every row block into e.acc and
@@ -132,6 +162,7 @@ func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead 
 	}
 	for _, wk := range e.workers[:nw] {
 		wk.tot = grow(wk.tot, s.Cols)
+		wk.noise = grow(wk.noise, s.Cols)
 	}
 	run := func(wk *worker, next *atomic.Int64) {
 		for {
@@ -142,14 +173,13 @@ func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead 
 			b0 := ch * noiseChunkRows
 			b1 := min(b0+noiseChunkRows, s.Batch)
 			wk.rng.seed(seed ^ mix64(uint64(ch)))
-			tot := wk.tot[:s.Cols]
 			switch kind {
 			case postIdeal:
-				e.finishIdeal(dst, s, nb, b0, b1, k, tot)
+				e.finishIdeal(dst, s, nb, b0, b1, k, wk.tot[:s.Cols])
 			case postMock:
-				e.finishMock(dst, s, nb, b0, b1, k, std, &wk.rng, tot)
+				e.finishMock(dst, s, nb, b0, b1, k, std, wk)
 			case postChip:
-				e.finishChip(dst, s, nb, b0, b1, std, invHead, &wk.rng, tot)
+				e.finishChip(dst, s, nb, b0, b1, std, invHead, wk)
 			}
 		}
 	}
@@ -189,7 +219,8 @@ func (e *engine) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, k float64, tot
 	}
 }
 
-func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64, rng *normals, tot []int32) {
+func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64, wk *worker) {
+	tot, noise := wk.tot[:s.Cols], wk.noise[:s.Cols]
 	if std == 0 {
 		// No draws: Mock with zero noise is Ideal, bit for bit.
 		e.finishIdeal(dst, s, nb, b0, b1, k, tot)
@@ -201,17 +232,19 @@ func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64,
 		clear(tot)
 		for blk := range nb {
 			acc := e.acc[blk*plane+row:][:len(tot)]
+			wk.rng.fill(noise)
 			for c, a := range acc {
-				tot[c] += clampOut(math.Floor(k*float64(a) + std*rng.normal()))
+				tot[c] += clampOut(math.Floor(k*float64(a) + std*noise[c]))
 			}
 		}
 		store(dst[row:][:len(tot)], tot)
 	}
 }
 
-func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead float64, rng *normals, tot []int32) {
+func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead float64, wk *worker) {
 	plane := s.Batch * s.Cols
-	n := len(tot)
+	n := s.Cols
+	tot, noise := wk.tot[:n], wk.noise[:n]
 	scale, off, lin := e.colScale[:n], e.colOff[:n], e.colLin[:n]
 	for b := b0; b < b1; b++ {
 		row := b * s.Cols
@@ -225,8 +258,9 @@ func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead fl
 				}
 				continue
 			}
+			wk.rng.fill(noise)
 			for c, a := range acc {
-				v := scale[c]*float64(a) + off[c] + std*rng.normal()
+				v := scale[c]*float64(a) + off[c] + std*noise[c]
 				tot[c] += clampOut(math.Floor(saturate(v, lin[c], invHead)))
 			}
 		}

@@ -78,3 +78,26 @@ func BenchmarkNormal(b *testing.B) {
 	}
 	_ = s
 }
+
+func TestFillMatchesNormal(t *testing.T) {
+	var a, b normals
+	a.seed(99)
+	b.seed(99)
+	buf := make([]float64, 100000)
+	a.fill(buf[:7])
+	a.fill(buf[7:])
+	for i, x := range buf {
+		if y := b.normal(); x != y {
+			t.Fatalf("draw %d: fill %g, normal %g", i, x, y)
+		}
+	}
+}
+
+func BenchmarkFill(b *testing.B) {
+	var g normals
+	buf := make([]float64, 256)
+	for b.Loop() {
+		g.fill(buf)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(buf)), "ns/normal")
+}
