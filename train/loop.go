@@ -107,7 +107,7 @@ type Progress func(done, total int, loss float64, imgPerSec float64)
 // used. On cancellation it returns ctx.Err() after finishing the batch in
 // progress, with p saying where to continue.
 func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.Set, shift int, seed uint64, stream string, epoch int, p *Partial, progress Progress) (EpochStats, error) {
-	st := EpochStats{Epoch: epoch, LR: opt.LR}
+	st := EpochStats{Epoch: epoch + 1, LR: opt.LR} // reported 1-based
 	ns, noisy := gr.Net.Backend.Device.(analogmac.NoiseSeeder)
 	b := Shuffled(set, streamSeed(seed, stream+"/shuffle", epoch))
 	b.Shift = shift

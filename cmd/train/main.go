@@ -98,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	res, err := train.Run(ctx, cfg, train.Options{
 		Out: *out, Resume: *resume, Logger: logger, Progress: progress,
-		Command: "go run ./cmd/train " + strings.Join(args, " "),
+		Command: strings.TrimSpace("go run ./cmd/train " + strings.Join(args, " ")),
 	})
 	if err != nil {
 		// Errors carry their package's prefix ("train:", "mnist:", ...).

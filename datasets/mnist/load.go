@@ -359,7 +359,7 @@ func notFound(ds *dataset, places []place, why string, cause error) error {
 	}
 	hint := "into " + where[0]
 	if len(where) > 1 {
-		hint = "into one of: " + strings.Join(where, "; ") + "; or pass their directory as Options.Dir"
+		hint = "into one of: " + strings.Join(where, "; ") + "; or name their directory explicitly (Options.Dir; the trainer's -data flag)"
 	}
 	return &loadError{kind: ErrNotFound, cause: cause, msg: fmt.Sprintf(
 		"%s: files not found and not downloaded: %s. Put %s (gzipped or not) %s",
