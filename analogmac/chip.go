@@ -114,7 +114,8 @@ func (c ChipConfig) Validate() error {
 // membrane, during integration, and so is squeezed by the same readout
 // range as the signal; the ADC adds little of its own beyond quantisation.
 //
-// Build a Chip with NewChip; the zero value has no fixed pattern.
+// Build a Chip with NewChip; the zero value has no fixed pattern and its
+// MatMul refuses to run.
 type Chip struct {
 	seed uint64
 	cfg  ChipConfig
@@ -187,6 +188,9 @@ func (c *Chip) SeedNoise(seed uint64) {
 func (c *Chip) MatMul(dst []int8, x []uint8, w []int8, s Shape, sends int, p Placement) error {
 	if err := Check(dst, x, w, s, sends, p); err != nil {
 		return err
+	}
+	if c.synapse == nil {
+		return fmt.Errorf("analogmac: chip has no fixed pattern: build it with NewChip")
 	}
 	tiles, err := Tiles(s.Rows, s.Cols, p)
 	if err != nil {

@@ -2,6 +2,7 @@ package analogmac
 
 import (
 	"fmt"
+	"math"
 )
 
 // Ranges of the chip's data path (background.md §1).
@@ -94,6 +95,14 @@ func Tiles(rows, cols int, p Placement) ([]Tile, error) {
 		}
 	}
 	return tiles, nil
+}
+
+// checkGain refuses a gain no device can have: silent garbage otherwise.
+func checkGain(g float64) error {
+	if !(g > 0) || math.IsInf(g, 0) {
+		return fmt.Errorf("analogmac: gain per send %g: want a finite value > 0", g)
+	}
+	return nil
 }
 
 // Check validates the arguments of a MatMul call; devices call it first.

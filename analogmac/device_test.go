@@ -356,3 +356,18 @@ func meanStd(v []int8) (float64, float64) {
 	}
 	return mean(f), stdDev(f)
 }
+
+func TestBadGainsAndUnbuiltChipRefused(t *testing.T) {
+	dst, x, w := make([]int8, 1), []uint8{1}, []int8{1}
+	s := Shape{Batch: 1, Rows: 1, Cols: 1}
+	for _, g := range []float64{0, -1, math.NaN(), math.Inf(1)} {
+		for _, d := range []Device{&Ideal{GainPerSend: g}, &Mock{GainPerSend: g}} {
+			if err := d.MatMul(dst, x, w, s, 1, Placement{}); err == nil || !strings.Contains(err.Error(), "gain") {
+				t.Errorf("%T with gain %g: error %v, want a gain error", d, g, err)
+			}
+		}
+	}
+	if err := (&Chip{}).MatMul(dst, x, w, s, 1, Placement{}); err == nil || !strings.Contains(err.Error(), "NewChip") {
+		t.Errorf("zero Chip: error %v, want one pointing to NewChip", err)
+	}
+}

@@ -25,6 +25,9 @@ func (d *Ideal) MatMul(dst []int8, x []uint8, w []int8, s Shape, sends int, p Pl
 	if err := Check(dst, x, w, s, sends, p); err != nil {
 		return err
 	}
+	if err := checkGain(d.GainPerSend); err != nil {
+		return err
+	}
 	e := &d.eng
 	e.mu.Lock()
 	defer e.mu.Unlock()

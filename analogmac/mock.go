@@ -45,6 +45,9 @@ func (d *Mock) MatMul(dst []int8, x []uint8, w []int8, s Shape, sends int, p Pla
 	if err := Check(dst, x, w, s, sends, p); err != nil {
 		return err
 	}
+	if err := checkGain(d.GainPerSend); err != nil {
+		return err
+	}
 	if !(d.NoiseStd >= 0) || math.IsInf(d.NoiseStd, 0) {
 		return fmt.Errorf("analogmac: mock noise std %g: want a finite value >= 0", d.NoiseStd)
 	}

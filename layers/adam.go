@@ -23,6 +23,20 @@ type AdamState struct {
 // NewAdam returns Adam with the usual betas.
 func NewAdam(lr float64) *Adam { return &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8} }
 
+// NonFinite returns the first parameter value that is NaN or infinite, as
+// an error naming it, or nil. A device never sees such a weight: rounding
+// would turn NaN into a plausible integer and hide the divergence.
+func NonFinite(params []*Param) error {
+	for _, p := range params {
+		for i, v := range p.Data() {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("parameter %s[%d] = %v", p.Name, i, v)
+			}
+		}
+	}
+	return nil
+}
+
 // Update applies one step to params given their gradients (same order every
 // call), then applies each parameter's Clamp.
 func (a *Adam) Update(params []*Param, grads [][]float32) error {

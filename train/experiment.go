@@ -99,7 +99,7 @@ func (c Config) Validate() error {
 		bad("trials", c.Trials, "1 or more")
 	}
 	if c.TrainLimit < 0 || c.TestLimit < 0 {
-		bad("limit", fmt.Sprint(c.TrainLimit, c.TestLimit), "0 (all) or more")
+		bad("train-limit/-test-limit", fmt.Sprint(c.TrainLimit, " ", c.TestLimit), "0 (all) or more")
 	}
 	if c.TrainLimit > 0 && c.TrainLimit < c.Batch {
 		bad("train-limit", c.TrainLimit, fmt.Sprint("at least one batch (", c.Batch, ")"))
@@ -213,6 +213,12 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 		if err := cfg.Validate(); err != nil {
 			return nil, err
 		}
+		// Starting afresh over an unfinished run would overwrite its
+		// checkpoint with the first epoch of the new one.
+		if ck, err := LoadCheckpoint(opt.Out); err == nil && ck.Phase != phaseDone {
+			return nil, fmt.Errorf("train: %s holds an unfinished run (%s, epoch %d): continue it with -resume, or delete %s to start over",
+				opt.Out, ck.Phase, ck.Epoch+1, filepath.Join(opt.Out, CheckpointFile))
+		}
 	}
 	var err error
 	if r.data, err = r.load(ctx); err != nil {
@@ -227,8 +233,15 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 		r.ck.Results.Config = r.cfg
 		r.ck.Results.Model = r.net.Config
 		r.ck.Results.Command = opt.Command
-	} else if err := r.restoreWeights(); err != nil {
-		return nil, err
+	} else {
+		// The model is rebuilt from today's code: refuse to continue if
+		// that gives other hyper-parameters than the run started with.
+		if got, want := fmt.Sprint(r.net.Config), fmt.Sprint(r.ck.Results.Model); got != want {
+			return nil, fmt.Errorf("train: the checkpoint's model was %s, this program builds %s: finish the run with the version that started it", want, got)
+		}
+		if err := r.restoreWeights(); err != nil {
+			return nil, err
+		}
 	}
 	if testHookRunner != nil {
 		testHookRunner(r)
@@ -535,7 +548,7 @@ func (r *runner) export(name string, t Trials, ideal float64) error {
 		Dataset: r.cfg.Dataset, Device: r.cfg.Device, Chip: r.cfg.Chip,
 		DeviceConfig: r.ck.Results.Device, Accuracy: t.AccuracyStats,
 		IdealAccuracy: ideal, IdealSamples: r.data.Test.N,
-		Note: fmt.Sprintf("%s network of `%s`", name, r.opt.Command),
+		Note: fmt.Sprintf("%s network of `%s`", name, r.ck.Results.Command),
 	}, r.data.Test)
 	if err != nil {
 		return err

@@ -156,15 +156,22 @@ func TestRunIsReproducibleAndSeedMatters(t *testing.T) {
 }
 
 func TestNonFiniteLossStopsAndKeepsCheckpoint(t *testing.T) {
+	for _, phase := range []string{phaseFloat, phaseHIL} {
+		t.Run(phase, func(t *testing.T) { testNonFinite(t, phase) })
+	}
+}
+
+func testNonFinite(t *testing.T, poisonPhase string) {
 	cfg := smallConfig()
 	out := t.TempDir()
 	var r *runner
 	opt := Options{Out: out, Data: smallData()}
 	poisoned := false
 	opt.onBatch = func(phase string, epoch, batch int) {
-		if epoch == 1 && batch == 2 && !poisoned {
+		if phase == poisonPhase && epoch == 1 && batch == 2 && !poisoned {
 			poisoned = true
-			// Corrupt a weight as a diverging optimiser would.
+			// Corrupt a weight as a diverging optimiser would. On a device
+			// the loss would stay finite: rounding hides a NaN weight.
 			r.net.Params()[0].Data()[0] = float32(math.NaN())
 		}
 	}
@@ -178,7 +185,7 @@ func TestNonFiniteLossStopsAndKeepsCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.Phase != phaseFloat || ck.Epoch != 1 || ck.Partial.Batch != 0 {
+	if ck.Phase != poisonPhase || ck.Epoch != 1 || ck.Partial.Batch != 0 {
 		t.Fatalf("checkpoint at %s epoch %d batch %d, want the end of epoch 1", ck.Phase, ck.Epoch, ck.Partial.Batch)
 	}
 	for _, w := range ck.Weights {
@@ -284,4 +291,22 @@ func equalJSON(t *testing.T, a, b any) bool {
 		t.Fatal(err)
 	}
 	return string(ja) == string(jb)
+}
+
+func TestFreshRunRefusesToOverwriteUnfinishedRun(t *testing.T) {
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	opt := Options{Out: out, Data: smallData(), onBatch: func(string, int, int) { cancel() }}
+	if _, err := Run(ctx, smallConfig(), opt); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("got %v, want ErrInterrupted", err)
+	}
+	before, _ := os.ReadFile(filepath.Join(out, CheckpointFile))
+	_, err := Run(context.Background(), smallConfig(), Options{Out: out, Data: smallData()})
+	if err == nil || !strings.Contains(err.Error(), "-resume") {
+		t.Fatalf("got %v, want a refusal pointing to -resume", err)
+	}
+	after, _ := os.ReadFile(filepath.Join(out, CheckpointFile))
+	if string(before) != string(after) {
+		t.Fatal("the unfinished run's checkpoint was changed")
+	}
 }

@@ -24,8 +24,8 @@ type EpochStats struct {
 	Seconds   float64 `json:"seconds"`
 }
 
-// ErrNonFinite reports a loss that is NaN or infinite.
-var ErrNonFinite = fmt.Errorf("train: loss is not finite")
+// ErrNonFinite reports a loss or a weight that is NaN or infinite.
+var ErrNonFinite = fmt.Errorf("train: training diverged (a loss or weight is not finite)")
 
 // streamSeed derives independent, reproducible seeds for each use of the
 // run's seed (shuffling, noise) in each phase and epoch.
@@ -106,11 +106,11 @@ type Progress func(done, total int, loss float64, imgPerSec float64)
 // epoch interrupted after any batch resumes exactly. Only full batches are
 // used. On cancellation it returns ctx.Err() after finishing the batch in
 // progress, with p saying where to continue.
-func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.Set, shift int, seed uint64, stream string, epoch int, p *Partial, progress Progress) (EpochStats, error) {
+func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.Set, augmentPx int, seed uint64, stream string, epoch int, p *Partial, progress Progress) (EpochStats, error) {
 	st := EpochStats{Epoch: epoch + 1, LR: opt.LR} // reported 1-based
 	ns, noisy := gr.Net.Backend.Device.(analogmac.NoiseSeeder)
 	b := Shuffled(set, streamSeed(seed, stream+"/shuffle", epoch))
-	b.Shift = shift
+	b.Shift = augmentPx
 	full := set.N / gr.Batch
 	labels := make([]uint8, gr.Batch)
 	pred := make([]uint8, gr.Batch)
@@ -140,6 +140,9 @@ func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.S
 		}
 		if err := opt.Update(gr.Params(), gr.Grads()); err != nil {
 			return st, err
+		}
+		if err := layers.NonFinite(gr.Params()); err != nil {
+			return st, fmt.Errorf("%w: epoch %d batch %d: %v", ErrNonFinite, epoch, k, err)
 		}
 		gr.Predict(pred)
 		for i, c := range pred {

@@ -67,7 +67,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "train: unexpected arguments %q: all options are flags (-h lists them)\n", fs.Args())
 		return 2
 	}
-	if *resume {
+	if *eval != "" {
+		// Evaluating an export uses only these flags; the others describe
+		// a training run and would be silently ignored.
+		usable := map[string]bool{"eval": true, "device": true, "chip": true, "trials": true, "seed": true, "data": true}
+		var ignored []string
+		fs.Visit(func(f *flag.Flag) {
+			if !usable[f.Name] {
+				ignored = append(ignored, "-"+f.Name)
+			}
+		})
+		if len(ignored) > 0 {
+			fmt.Fprintf(stderr, "train: -eval uses only -device, -chip, -trials, -seed and -data; drop %s\n", strings.Join(ignored, " "))
+			return 2
+		}
+		check := train.DefaultConfig()
+		check.Device, check.Chip, check.OtherChip, check.Trials = cfg.Device, cfg.Chip, cfg.Chip+1, cfg.Trials
+		if err := check.Validate(); err != nil {
+			fmt.Fprintf(stderr, "train: bad flags:\n%v\n", err)
+			return 2
+		}
+	} else if *resume {
 		// A resumed run is the run that was started: its configuration
 		// comes from the checkpoint, so other flags would be misleading.
 		var ignored []string
@@ -92,6 +112,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal the run finishes its batch and saves; a
+		// second one gets Go's default behaviour and ends the process.
+		<-ctx.Done()
+		stop()
+	}()
 
 	if *eval != "" {
 		return evaluate(ctx, *eval, cfg, progress, stdout, stderr, logger)

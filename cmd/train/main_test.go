@@ -13,12 +13,17 @@ func TestBadFlagsRefusedBeforeWork(t *testing.T) {
 		"-lr 0: want a positive":     {"-lr", "0"},
 		"unexpected arguments":       {"extra"},
 		"drop -epochs":               {"-resume", "-epochs", "2"},
+		"-eval uses only":            {"-eval", "x.json", "-epochs", "2", "-out", "o"},
+		"-trials 0":                  {"-eval", "x.json", "-trials", "0"},
 	}
 	for want, args := range cases {
 		var out, errb bytes.Buffer
 		// -out points nowhere writable: a run that started would fail there,
 		// so exit code 2 proves the refusal came first.
-		code := run(append([]string{"-out", "/proc/analogloop-no"}, args...), &out, &errb)
+		if args[0] != "-eval" {
+			args = append([]string{"-out", "/proc/analogloop-no"}, args...)
+		}
+		code := run(args, &out, &errb)
 		if code != 2 || !strings.Contains(errb.String(), want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", args, code, errb.String(), want)
 		}
