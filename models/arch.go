@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/layers"
@@ -29,8 +30,17 @@ type Config struct {
 	Hidden int `json:"hidden,omitempty"`
 }
 
-// DefaultLogitScale makes an output difference of 16 LSB a factor e.
-const DefaultLogitScale = 1.0 / 16
+// DefaultLogitScale makes an output difference of 4 LSB a factor e: small
+// enough logits need not reach the output clamp at ±127, which the
+// straight-through gradient cannot see (at 1/16 training stalls at 95-97 %).
+const DefaultLogitScale = 0.25
+
+// Limits on a Config: generous for experiments, but a config read from a
+// file (an export's manifest) must not make New allocate without bound.
+const (
+	MaxSends  = 1024
+	MaxHidden = 8192
+)
 
 // New builds a model of the given kind for 28x28 single-channel images.
 func New(kind string, cfg Config) (*Network, error) {
@@ -39,6 +49,17 @@ func New(kind string, cfg Config) (*Network, error) {
 	}
 	if cfg.Shift == 0 {
 		cfg.Shift = 1
+	}
+	if !(cfg.LogitScale > 0) || math.IsInf(cfg.LogitScale, 0) {
+		return nil, fmt.Errorf("models: logit scale %g: want a finite value > 0", cfg.LogitScale)
+	}
+	if cfg.Hidden < 0 || cfg.Hidden > MaxHidden {
+		return nil, fmt.Errorf("models: hidden width %d: want 1..%d (0: default)", cfg.Hidden, MaxHidden)
+	}
+	for i, s := range cfg.Sends {
+		if s < 1 || s > MaxSends {
+			return nil, fmt.Errorf("models: sends of analog layer %d = %d: want 1..%d", i, s, MaxSends)
+		}
 	}
 	var n *Network
 	var err error
