@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,26 +13,6 @@ import (
 	"github.com/analogloop/analogloop/datasets/mnist"
 )
 
-// synthetic returns a small, learnable dataset: each class lights its own
-// band of rows, with noise, so no files are needed.
-func synthetic(n int, seed uint64) *mnist.Set {
-	rng := rand.New(rand.NewPCG(seed, 9))
-	s := &mnist.Set{N: n, Rows: 28, Cols: 28, Images: make([]uint8, n*784), Labels: make([]uint8, n)}
-	for i := 0; i < n; i++ {
-		c := rng.IntN(10)
-		s.Labels[i] = uint8(c)
-		img := s.Image(i)
-		for p := range img {
-			if p/28 >= 2+c*2 && p/28 < 5+c*2 && rng.IntN(3) > 0 {
-				img[p] = uint8(128 + rng.IntN(128))
-			} else if rng.IntN(20) == 0 {
-				img[p] = uint8(rng.IntN(256))
-			}
-		}
-	}
-	return s
-}
-
 func smallConfig() Config {
 	c := DefaultConfig()
 	c.Epochs, c.HILEpochs, c.Trials, c.Batch = 2, 2, 2, 50
@@ -41,7 +20,7 @@ func smallConfig() Config {
 }
 
 func smallData() *mnist.Data {
-	return &mnist.Data{Name: "synthetic", Train: synthetic(400, 1), Test: synthetic(150, 2)}
+	return &mnist.Data{Name: "synthetic", Train: synthSet(400, 1), Test: synthSet(150, 2)}
 }
 
 // comparable strips what legitimately differs between two runs: timings.
