@@ -53,23 +53,19 @@ type Batches struct {
 
 // Shuffled returns the set in an order drawn from seed.
 func Shuffled(set *mnist.Set, seed uint64) Batches {
+	b := InOrder(set)
+	rng := rand.New(rand.NewPCG(seed, 0x73687566)) // "shuf"
+	rng.Shuffle(len(b.Order), func(i, j int) { b.Order[i], b.Order[j] = b.Order[j], b.Order[i] })
+	return b
+}
+
+// InOrder returns the set in its stored order.
+func InOrder(set *mnist.Set) Batches {
 	order := make([]int, set.N)
 	for i := range order {
 		order[i] = i
 	}
-	rng := rand.New(rand.NewPCG(seed, 0x73687566)) // "shuf"
-	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	return Batches{Set: set, Order: order}
-}
-
-// InOrder returns the set in its stored order.
-func InOrder(set *mnist.Set) Batches { return Shuffled(set, 0).identity() }
-
-func (b Batches) identity() Batches {
-	for i := range b.Order {
-		b.Order[i] = i
-	}
-	return b
 }
 
 // Fill loads batch k into gr (padding the last batch with image 0) and
