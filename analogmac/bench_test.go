@@ -1,6 +1,7 @@
 package analogmac
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 )
@@ -22,7 +23,7 @@ func BenchmarkMatMul(b *testing.B) {
 	for _, kind := range Kinds() {
 		for _, sh := range shapes {
 			b.Run(kind+"/"+sh.name, func(b *testing.B) {
-				d, err := NewDevice(kind, 1, 1)
+				d, err := NewDevice(kind, 1)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -30,8 +31,16 @@ func BenchmarkMatMul(b *testing.B) {
 				dst := make([]int8, sh.s.Batch*sh.s.Cols)
 				b.ReportAllocs()
 				cpu0, ok := processCPU()
+				ctx := context.Background()
+				prog, err := d.Program(ctx, Matrix{Rows: sh.s.Rows, Cols: sh.s.Cols, Weights: w, Sends: 3})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer prog.Close()
+				var key uint64
 				for b.Loop() {
-					if err := d.MatMul(dst, x, w, sh.s, 3, Placement{}); err != nil {
+					key++
+					if err := prog.Run(ctx, dst, x, sh.s.Batch, key); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -2,18 +2,11 @@ package analogmac
 
 import (
 	"bufio"
+	"context"
 	"fmt"
-	"image/color"
 	"io"
 	"math"
 	"strconv"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // The characterisation experiment (background.md §1; the published
@@ -42,11 +35,11 @@ func CharacterizationInputs() []int { return []int{0, 3, 7} }
 
 // Characterization is the outcome of the characterisation experiment.
 type Characterization struct {
-	Device  DeviceInfo `json:"device"`
-	Repeats int        `json:"repeats"`
-	Sends   int        `json:"sends"`
-	Inputs  []int      `json:"inputs"`  // the constant input values
-	Weights []int      `json:"weights"` // the weight of each column
+	Device  Spec  `json:"device"`
+	Repeats int   `json:"repeats"`
+	Sends   int   `json:"sends"`
+	Inputs  []int `json:"inputs"`  // the constant input values
+	Weights []int `json:"weights"` // the weight of each column
 	// Mean and Std hold, per input (outer index) and column, the mean and
 	// the sample std of the output over the repeats, in LSB.
 	Mean [][]float64 `json:"mean"`
@@ -83,15 +76,31 @@ func (Parameters) Methods() map[string]string {
 	}
 }
 
-// Characterize runs the characterisation experiment on d: repeats runs of
-// each input vector, with the given number of sends, the matrix placed at
-// physical row 0 and column 0, and measures the device's parameters.
-func Characterize(d Device, repeats, sends int) (*Characterization, error) {
-	if repeats < 2 {
-		return nil, fmt.Errorf("analogmac: characterize: %d repeats: need at least 2 for a std", repeats)
+// CharacterizeOptions are the knobs of Characterize; zero values take the
+// published experiment's.
+type CharacterizeOptions struct {
+	Repeats int    // runs per input vector; 0: CharacterizationRepeats
+	Sends   int    // 0: CharacterizationSends
+	Noise   uint64 // seed of the runs' noise keys (NewNoiseKeys)
+}
+
+// Characterize runs the characterisation experiment on d: o.Repeats runs of
+// each input vector, with o.Sends sends, the matrix placed at physical row 0
+// and column 0, and measures the device's parameters. It costs one
+// programming and o.Repeats runs of 3 vectors.
+func Characterize(ctx context.Context, d Device, o CharacterizeOptions) (*Characterization, error) {
+	repeats, sends := o.Repeats, o.Sends
+	if repeats == 0 {
+		repeats = CharacterizationRepeats
 	}
-	if sends < 1 {
-		return nil, fmt.Errorf("analogmac: characterize: sends %d: want at least 1", sends)
+	if sends == 0 {
+		sends = CharacterizationSends
+	}
+	if repeats < 2 {
+		return nil, argErr("repeats", "%d: need at least 2 for a std", repeats)
+	}
+	if sends < 1 || sends > MaxSends {
+		return nil, argErr("sends", "%d: want 1..%d", sends, MaxSends)
 	}
 	inputs := CharacterizationInputs()
 	cols := 2*WeightMax + 1
@@ -110,11 +119,17 @@ func Characterize(d Device, repeats, sends int) (*Characterization, error) {
 			x[i*s.Rows+r] = uint8(v)
 		}
 	}
+	prog, err := d.Program(ctx, Matrix{Rows: s.Rows, Cols: s.Cols, Weights: w, Sends: sends})
+	if err != nil {
+		return nil, fmt.Errorf("analogmac: characterize: %w", err)
+	}
+	defer prog.Close()
+	keys := NewNoiseKeys(o.Noise)
 	// runs[rep][i*cols+c]: every output, for a two-pass mean and std.
 	runs := make([][]int8, repeats)
 	for rep := range runs {
 		runs[rep] = make([]int8, s.Batch*s.Cols)
-		if err := d.MatMul(runs[rep], x, w, s, sends, Placement{}); err != nil {
+		if err := prog.Run(ctx, runs[rep], x, s.Batch, keys.Next()); err != nil {
 			return nil, fmt.Errorf("analogmac: characterize: %w", err)
 		}
 	}
@@ -264,85 +279,4 @@ func (ch *Characterization) Title() string {
 		dev = fmt.Sprintf("%s, chip seed %d", dev, *ch.Device.ChipSeed)
 	}
 	return fmt.Sprintf("Characterisation (%s): mean ± std of %d runs, %d sends", dev, ch.Repeats, ch.Sends)
-}
-
-// Plot draws mean +- std output against weight, one line per input value,
-// with the published linear range (+-80 LSB) as dashed guides.
-func (ch *Characterization) Plot() (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = ch.Title()
-	p.X.Label.Text = "weight (6-bit + sign, LSB)"
-	p.Y.Label.Text = "output (ADC LSB)"
-	p.X.Min, p.X.Max = -WeightMax-2, WeightMax+2
-	p.Y.Min, p.Y.Max = OutputMin-4, OutputMax+4
-	p.Legend.Top = false // bottom right: the curves leave that corner empty
-	p.Legend.Left = false
-	p.Legend.XOffs = -vg.Points(8)
-	p.Legend.YOffs = vg.Points(8)
-	p.X.Tick.Marker = plot.ConstantTicks(ticks(-63, 63, 21))
-	p.Y.Tick.Marker = plot.ConstantTicks(ticks(-120, 120, 40))
-	p.Add(plotter.NewGrid())
-	for _, y := range []float64{-80, 80} {
-		l, err := plotter.NewLine(plotter.XYs{{X: -WeightMax - 2, Y: y}, {X: WeightMax + 2, Y: y}})
-		if err != nil {
-			return nil, err
-		}
-		l.Color = color.Gray{Y: 150}
-		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-		p.Add(l)
-		if y > 0 {
-			p.Legend.Add("published linear range ±80", l)
-		}
-	}
-	for i, in := range ch.Inputs {
-		pts := errPoints{weights: ch.Weights, mean: ch.Mean[i], std: ch.Std[i]}
-		line, err := plotter.NewLine(pts)
-		if err != nil {
-			return nil, err
-		}
-		line.Color = plotutil.Color(i)
-		line.Width = vg.Points(1.2)
-		bars, err := plotter.NewYErrorBars(pts)
-		if err != nil {
-			return nil, err
-		}
-		bars.Color = plotutil.Color(i)
-		bars.CapWidth = vg.Points(2)
-		p.Add(line, bars)
-		p.Legend.Add(fmt.Sprintf("input %d", in), line)
-	}
-	return p, nil
-}
-
-// ticks returns labelled marks from lo to hi in steps of step.
-func ticks(lo, hi, step int) []plot.Tick {
-	var t []plot.Tick
-	for v := lo; v <= hi; v += step {
-		t = append(t, plot.Tick{Value: float64(v), Label: strconv.Itoa(v)})
-	}
-	return t
-}
-
-// WritePNG writes the plot as a 1200 x 825 pixel PNG.
-func (ch *Characterization) WritePNG(w io.Writer) error {
-	p, err := ch.Plot()
-	if err != nil {
-		return err
-	}
-	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(8*vg.Inch, 5.5*vg.Inch), vgimg.UseDPI(150))}
-	p.Draw(draw.New(c))
-	_, err = c.WriteTo(w)
-	return err
-}
-
-// errPoints serves one input's curve to plotter.Line and YErrorBars.
-type errPoints struct {
-	weights   []int
-	mean, std []float64
-}
-
-func (e errPoints) Len() int                    { return len(e.weights) }
-func (e errPoints) XY(i int) (float64, float64) { return float64(e.weights[i]), e.mean[i] }
-func (e errPoints) YError(i int) (float64, float64) {
-	return e.std[i], e.std[i]
 }

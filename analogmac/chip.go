@@ -1,10 +1,11 @@
 package analogmac
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 )
 
 // ChipConfig holds the magnitudes of a simulated chip's deviations. The
@@ -74,12 +75,12 @@ func (c ChipConfig) Validate() error {
 	var errs []error
 	positive := func(name string, v float64) {
 		if !(v > 0) || math.IsInf(v, 0) {
-			errs = append(errs, fmt.Errorf("%s = %g: want a finite value > 0", name, v))
+			errs = append(errs, argErr("chip."+name, "%g: want a finite value > 0", v))
 		}
 	}
 	nonNegative := func(name string, v float64) {
 		if !(v >= 0) || math.IsInf(v, 0) {
-			errs = append(errs, fmt.Errorf("%s = %g: want a finite value >= 0", name, v))
+			errs = append(errs, argErr("chip."+name, "%g: want a finite value >= 0", v))
 		}
 	}
 	positive("gain_per_send", c.GainPerSend)
@@ -90,17 +91,14 @@ func (c ChipConfig) Validate() error {
 	nonNegative("linear_range_std", c.LinearRangeStd)
 	positive("saturation_headroom", c.SaturationHeadroom)
 	nonNegative("trial_noise_std", c.TrialNoiseStd)
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("analogmac: chip config: %w", err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Chip simulates one BrainScaleS-2 chip in ANN mode. Its fixed pattern
 // (per-column gain, offset and linear range, per-synapse weight mismatch) is
 // drawn once from the chip seed over the whole physical array; its trial
-// noise comes from the noise seed. Per tile of the weight matrix (see Tiles),
-// a block output is
+// noise comes from the noise key of each Run. Per tile of the weight matrix
+// (see Tiles), a block output is
 //
 //	v = k_c * sum_r x_r * w_rc * (1 + m[s][PhysRow+r-Row0][c'])  + o_c + noise
 //	y = clamp(floor(sat_c(v)), -128, 127)
@@ -115,7 +113,8 @@ func (c ChipConfig) Validate() error {
 // range as the signal; the ADC adds little of its own beyond quantisation.
 //
 // Build a Chip with NewChip; the zero value has no fixed pattern and its
-// MatMul refuses to run.
+// Program refuses to run. A Chip's fixed pattern never changes after
+// NewChip, so programs of one chip may run on several goroutines at once.
 type Chip struct {
 	seed uint64
 	cfg  ChipConfig
@@ -130,11 +129,11 @@ type Chip struct {
 	// branch.
 	synapse []float32
 
-	eng engine
+	closed atomic.Bool
 }
 
 // NewChip builds the chip identified by chipSeed with the magnitudes in
-// cfg, its noise stream starting from noiseSeed.
+// cfg.
 //
 // The fixed pattern is drawn from PCG(chipSeed, chipStream) through
 // math/rand/v2's NormFloat64, in this order, and scaled by cfg afterwards:
@@ -144,7 +143,7 @@ type Chip struct {
 // Gains and synapse factors are floored at 0 and linear ranges at 1 LSB.
 // This order is part of the chip's identity: testdata/chip_seed1.golden
 // fails if any of it changes.
-func NewChip(chipSeed, noiseSeed uint64, cfg ChipConfig) (*Chip, error) {
+func NewChip(chipSeed uint64, cfg ChipConfig) (*Chip, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -164,7 +163,6 @@ func NewChip(chipSeed, noiseSeed uint64, cfg ChipConfig) (*Chip, error) {
 			c.synapse[2*i+sy] = float32(max(0, 1+cfg.SynapseMismatchStd*rng.NormFloat64()))
 		}
 	}
-	c.eng.seedNoise(noiseSeed)
 	return c, nil
 }
 
@@ -177,63 +175,63 @@ func (c *Chip) Seed() uint64 { return c.seed }
 // Gain implements Device: the nominal gain, which is all the host knows.
 func (c *Chip) Gain() float64 { return c.cfg.GainPerSend }
 
-// SeedNoise implements NoiseSeeder.
-func (c *Chip) SeedNoise(seed uint64) {
-	c.eng.mu.Lock()
-	defer c.eng.mu.Unlock()
-	c.eng.seedNoise(seed)
+// Spec implements Describer.
+func (c *Chip) Spec() Spec {
+	cfg, seed := c.cfg, c.seed
+	return Spec{Kind: KindChip, GainPerSend: cfg.GainPerSend, NoiseStd: cfg.TrialNoiseStd, ChipSeed: &seed, Chip: &cfg}
 }
 
-// MatMul implements Device.
-func (c *Chip) MatMul(dst []int8, x []uint8, w []int8, s Shape, sends int, p Placement) error {
-	if err := Check(dst, x, w, s, sends, p); err != nil {
-		return err
-	}
+// Close implements Device.
+func (c *Chip) Close() error { c.closed.Store(true); return nil }
+
+// Program implements Device: the effective weights w * (1 + mismatch) of
+// the synapses the matrix occupies and the gain, offset and linear range of
+// its columns are computed here, once per programming.
+func (c *Chip) Program(ctx context.Context, m Matrix) (Program, error) {
 	if c.synapse == nil {
-		return fmt.Errorf("analogmac: chip has no fixed pattern: build it with NewChip")
+		return nil, argErr("chip", "no fixed pattern: build it with NewChip")
 	}
-	tiles, err := Tiles(s.Rows, s.Cols, p)
+	p, err := newProgram(ctx, postChip, m, c.closed.Load)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	e := &c.eng
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	seed := e.callSeed()
-	e.load(x, s)
-	c.placeWeights(e, w, s, tiles, float64(sends))
-	nb := e.products(s)
-	e.finish(postChip, dst, s, nb, 0, c.cfg.TrialNoiseStd, 1/c.cfg.SaturationHeadroom, seed)
-	return nil
+	tiles, err := Tiles(m.Rows, m.Cols, m.Placement)
+	if err != nil {
+		return nil, err
+	}
+	p.std, p.invHead = c.cfg.TrialNoiseStd, 1/c.cfg.SaturationHeadroom
+	c.placeWeights(p, m.Weights, tiles)
+	return p, nil
 }
 
 // placeWeights writes the effective weights w * (1 + mismatch) of the
-// synapses each tile occupies into e.w, and the per-column gain, offset and
-// linear range of the columns the tiles occupy into e.col*.
-func (c *Chip) placeWeights(e *engine, w []int8, s Shape, tiles []Tile, sends float64) {
-	e.colScale = grow(e.colScale, s.Cols)
-	e.colOff = grow(e.colOff, s.Cols)
-	e.colLin = grow(e.colLin, s.Cols)
-	k := c.cfg.GainPerSend * sends
-	nct := (s.Cols + BlockCols - 1) / BlockCols
+// synapses each tile occupies into p.w, and the per-column gain, offset and
+// linear range of the columns the tiles occupy into p.col*.
+func (c *Chip) placeWeights(p *program, w []int8, tiles []Tile) {
+	rows, cols := p.m.Rows, p.m.Cols
+	p.colScale = make([]float64, cols)
+	p.colOff = make([]float64, cols)
+	p.colLin = make([]float64, cols)
+	k := c.cfg.GainPerSend * float64(p.m.Sends)
+	nct := (cols + BlockCols - 1) / BlockCols
 	colTiles := tiles[:nct] // every row block uses the same columns
 	for _, t := range colTiles {
 		for col := t.Col0; col < t.Col1; col++ {
 			pc := t.PhysCol + col - t.Col0
-			e.colScale[col] = k * c.colGain[pc]
-			e.colOff[col] = c.colOffset[pc]
-			e.colLin[col] = c.colLinear[pc]
+			p.colScale[col] = k * c.colGain[pc]
+			p.colOff[col] = c.colOffset[pc]
+			p.colLin[col] = c.colLinear[pc]
 		}
 	}
-	parallel(s.Rows, s.Cols, func(lo, hi int) {
+	parallel(rows, cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			rt := tiles[(r/BlockRows)*nct]
 			pr := rt.PhysRow + r - rt.Row0
 			for _, t := range colTiles {
 				n := t.Col1 - t.Col0
 				pairs := c.synapse[2*(pr*ArrayCols+t.PhysCol):][:2*n]
-				src := w[r*s.Cols+t.Col0:][:n]
-				out := e.w[r*s.Cols+t.Col0:][:n]
+				src := w[r*cols+t.Col0:][:n]
+				out := p.w[r*cols+t.Col0:][:n]
 				for j, v := range src {
 					// uint8(v)>>7 is 1 for a negative weight: its inhibitory synapse.
 					out[j] = float32(v) * pairs[2*j+int(uint8(v)>>7)]

@@ -17,17 +17,13 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current code")
 
-func newChip(t testing.TB, chipSeed, noiseSeed uint64, edit func(*ChipConfig)) *Chip {
+func newChip(t testing.TB, chipSeed, noiseSeed uint64, edit func(*ChipConfig)) *testChip {
 	t.Helper()
 	cfg := DefaultChipConfig()
 	if edit != nil {
 		edit(&cfg)
 	}
-	c, err := NewChip(chipSeed, noiseSeed, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return chipOf(t, chipSeed, noiseSeed, cfg)
 }
 
 func noNoise(c *ChipConfig) { c.TrialNoiseStd = 0 }
@@ -108,10 +104,10 @@ func TestChipSaturatesInDataPath(t *testing.T) {
 // chip, not on Ideal; and the tile mapping is the one Tiles documents.
 func TestPlacementMatters(t *testing.T) {
 	c := newChip(t, 1, 1, noNoise)
-	id := NewIdeal()
+	id := withKeys(NewIdeal(), 0)
 	s := Shape{Batch: 4, Rows: 300, Cols: 300}
 	x, w := randomOperands(rand.New(rand.NewPCG(4, 4)), s)
-	run := func(d Device, p Placement) []int8 {
+	run := func(d matMuler, p Placement) []int8 {
 		dst := make([]int8, s.Batch*s.Cols)
 		if err := d.MatMul(dst, x, w, s, 2, p); err != nil {
 			t.Fatal(err)
@@ -210,7 +206,7 @@ func TestChipConfigValidate(t *testing.T) {
 	} {
 		cfg := DefaultChipConfig()
 		edit(&cfg)
-		if _, err := NewChip(1, 1, cfg); err == nil {
+		if _, err := NewChip(1, cfg); err == nil {
 			t.Errorf("config %+v accepted", cfg)
 		}
 	}
@@ -242,10 +238,7 @@ type golden struct {
 }
 
 func goldenOf(t *testing.T, cfg ChipConfig) golden {
-	c, err := NewChip(1, 1, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := chipOf(t, 1, 1, cfg)
 	h := sha256.New()
 	for _, arr := range [][ArrayCols]float64{c.colGain, c.colOffset, c.colLinear} {
 		for _, v := range arr {
@@ -277,10 +270,7 @@ func goldenOf(t *testing.T, cfg ChipConfig) golden {
 	p := Placement{Row: 0, Column: 250}
 	quiet := cfg
 	quiet.TrialNoiseStd = 0
-	qc, err := NewChip(1, 1, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	qc := chipOf(t, 1, 1, quiet)
 	for _, out := range []*[]int8{&g.Noiseless, &g.Call1, &g.Call2} {
 		d := c
 		if out == &g.Noiseless {

@@ -1,6 +1,7 @@
 package analogmac
 
 import (
+	"context"
 	"fmt"
 	"math"
 )
@@ -15,6 +16,16 @@ const (
 	BlockRows = 128 // signed inputs per synapse-array half (2 physical rows each)
 	BlockCols = 256 // output columns per half
 	ArrayCols = 512 // columns per run: two halves side by side
+)
+
+// Limits a device may rely on: far beyond any layer of this project, they
+// keep a request from outside (a manifest, a network client) from making a
+// device allocate without bound.
+const (
+	MaxRows  = 1 << 14 // inputs of one matrix (128 row blocks)
+	MaxCols  = 1 << 14 // outputs of one matrix
+	MaxSends = 1024
+	MaxBatch = 1 << 16 // input vectors of one Run
 )
 
 // Shape is the size of one matrix product: Batch input vectors of length
@@ -32,30 +43,91 @@ type Placement struct {
 	Column int `json:"column"`
 }
 
-// Device computes analog vector-matrix products.
+// Matrix is a weight matrix as it is programmed onto the array: Rows x Cols
+// signed 6-bit weights, row-major (Weights[r*Cols+c] multiplies input r into
+// output c), each input vector sent Sends times per run, the tiles placed at
+// Placement.
+type Matrix struct {
+	Rows, Cols int
+	Weights    []int8
+	Sends      int
+	Placement  Placement
+}
+
+// Device is an analog vector-matrix multiplier: a simulated chip, a model
+// of one, or a real chip behind some transport. See the package
+// documentation for the contract in full; in short:
 //
-// MatMul writes to dst (Batch x Cols, row-major) the device's output for
-// the inputs x (Batch x Rows, row-major, each 0..InputMax) through the weights
-// w (Rows x Cols, row-major, each -WeightMax..WeightMax), with each input
-// vector sent sends times in one integration and the matrix placed at p.
-// Values out of range, sends < 1 and slices that do not match s are errors:
-// a device never clips its inputs silently.
-//
-// A device with noise consumes its noise stream in call order, so calls must
-// not be made concurrently if results are to be reproducible; a device may
-// use several goroutines inside one call without changing its results.
+//   - Program writes a weight matrix onto the device once; the Program it
+//     returns then runs any number of input batches through those weights.
+//     When the weights change, program them again.
+//   - Every call that may wait takes a context and returns ctx.Err() (or an
+//     error wrapping it) when the context ends first.
+//   - Errors are values: ErrInvalid for arguments out of range (never
+//     worth retrying), ErrUnavailable and ErrBusy for a device that cannot
+//     serve now, ErrClosed after Close.
+//   - A Device's methods may be called from several goroutines at once.
 type Device interface {
-	MatMul(dst []int8, x []uint8, w []int8, s Shape, sends int, p Placement) error
+	// Program validates m (Check) and writes it onto the device. The
+	// device copies what it needs: the caller may reuse m.Weights as soon
+	// as Program returns.
+	Program(ctx context.Context, m Matrix) (Program, error)
 	// Gain is the nominal output, in LSB, per unit of input x weight and per
 	// send: what the host assumes when it computes gradients.
 	Gain() float64
+	// Close releases the device and everything programmed on it. Later
+	// calls fail with ErrClosed. Close is idempotent.
+	Close() error
 }
 
-// NoiseSeeder is a Device whose trial-to-trial noise comes from a seeded
-// stream; SeedNoise restarts that stream.
-type NoiseSeeder interface {
-	Device
-	SeedNoise(seed uint64)
+// Program is a weight matrix programmed onto a device.
+type Program interface {
+	// Run writes to dst (batch x Cols, row-major) the device's output for
+	// the inputs x (batch x Rows, row-major, each 0..InputMax). noise is
+	// the key of this run's trial-to-trial noise: on a simulated device
+	// the output is a pure function of the programmed matrix, x and noise,
+	// so the same key reproduces the same output in any process and at any
+	// time, and different keys draw independent noise. A physical chip
+	// ignores it. Run may be called from several goroutines; a device may
+	// serialise them.
+	Run(ctx context.Context, dst []int8, x []uint8, batch int, noise uint64) error
+	// Matrix returns the shape, sends and placement of the programmed
+	// matrix; its Weights are nil.
+	Matrix() Matrix
+	// Close frees the program on the device; later Runs fail with
+	// ErrClosed. Close is idempotent.
+	Close() error
+}
+
+// Describer is a Device that can describe its configuration as data (a
+// Spec). Wrappers forward it, so a remote chip describes the chip it
+// reaches.
+type Describer interface {
+	Spec() Spec
+}
+
+// Describe returns d's configuration if it is a Describer, otherwise a Spec
+// of kind "other" with d's gain.
+func Describe(d Device) Spec {
+	if ds, ok := d.(Describer); ok {
+		return ds.Spec()
+	}
+	return Spec{Kind: "other", GainPerSend: d.Gain()}
+}
+
+// MatMul programs w, runs x through it once with the noise key noise and
+// frees the program: a one-off product. For repeated inputs through the same
+// weights, keep the Program.
+func MatMul(ctx context.Context, d Device, dst []int8, x []uint8, w []int8, s Shape, sends int, p Placement, noise uint64) error {
+	prog, err := d.Program(ctx, Matrix{Rows: s.Rows, Cols: s.Cols, Weights: w, Sends: sends, Placement: p})
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	if s.Batch < 1 {
+		return argErr("batch", "%d: want at least 1", s.Batch)
+	}
+	return prog.Run(ctx, dst, x, s.Batch, noise)
 }
 
 // Tile is one block of a weight matrix as it is run on the array: logical
@@ -74,22 +146,25 @@ type Tile struct {
 // BlockCols, in row-block-major order, and places them according to p.
 func Tiles(rows, cols int, p Placement) ([]Tile, error) {
 	if rows < 1 || cols < 1 {
-		return nil, fmt.Errorf("analogmac: matrix %dx%d: need at least one row and one column", rows, cols)
+		return nil, argErr("shape", "matrix %dx%d: need at least one row and one column", rows, cols)
+	}
+	if rows > MaxRows || cols > MaxCols {
+		return nil, argErr("shape", "matrix %dx%d: at most %dx%d", rows, cols, MaxRows, MaxCols)
 	}
 	if p.Row < 0 || p.Column < 0 || p.Column >= ArrayCols {
-		return nil, fmt.Errorf("analogmac: placement row %d column %d: want row >= 0 and column in 0..%d", p.Row, p.Column, ArrayCols-1)
+		return nil, argErr("placement", "row %d column %d: want row >= 0 and column in 0..%d", p.Row, p.Column, ArrayCols-1)
 	}
 	tiles := make([]Tile, 0, ((rows+BlockRows-1)/BlockRows)*((cols+BlockCols-1)/BlockCols))
 	for r0 := 0; r0 < rows; r0 += BlockRows {
 		r1 := min(r0+BlockRows, rows)
 		if p.Row+(r1-r0) > BlockRows {
-			return nil, fmt.Errorf("analogmac: placement row %d: a block of %d rows does not fit in the array's %d rows", p.Row, r1-r0, BlockRows)
+			return nil, argErr("placement.row", "%d: a block of %d rows does not fit in the array's %d rows", p.Row, r1-r0, BlockRows)
 		}
 		for j, c0 := 0, 0; c0 < cols; j, c0 = j+1, c0+BlockCols {
 			c1 := min(c0+BlockCols, cols)
 			pc := (p.Column + j*BlockCols) % ArrayCols
 			if pc+(c1-c0) > ArrayCols {
-				return nil, fmt.Errorf("analogmac: placement column %d: block of %d columns at physical column %d runs past the array's %d columns", p.Column, c1-c0, pc, ArrayCols)
+				return nil, argErr("placement.column", "%d: block of %d columns at physical column %d runs past the array's %d columns", p.Column, c1-c0, pc, ArrayCols)
 			}
 			tiles = append(tiles, Tile{Row0: r0, Row1: r1, Col0: c0, Col1: c1, PhysRow: p.Row, PhysCol: pc})
 		}
@@ -100,38 +175,47 @@ func Tiles(rows, cols int, p Placement) ([]Tile, error) {
 // checkGain refuses a gain no device can have: silent garbage otherwise.
 func checkGain(g float64) error {
 	if !(g > 0) || math.IsInf(g, 0) {
-		return fmt.Errorf("analogmac: gain per send %g: want a finite value > 0", g)
+		return argErr("gain_per_send", "%g: want a finite value > 0", g)
 	}
 	return nil
 }
 
-// Check validates the arguments of a MatMul call; devices call it first.
-func Check(dst []int8, x []uint8, w []int8, s Shape, sends int, p Placement) error {
-	if s.Batch < 1 || s.Rows < 1 || s.Cols < 1 {
-		return fmt.Errorf("analogmac: shape batch %d rows %d cols %d: all must be at least 1", s.Batch, s.Rows, s.Cols)
+// Check validates a matrix to be programmed: shape, sends, placement and
+// every weight. Devices call it in Program; a server calls it on what it
+// receives.
+func Check(m Matrix) error {
+	if m.Sends < 1 || m.Sends > MaxSends {
+		return argErr("sends", "%d: want 1..%d", m.Sends, MaxSends)
 	}
-	if sends < 1 {
-		return fmt.Errorf("analogmac: sends %d: want at least 1", sends)
+	if _, err := Tiles(m.Rows, m.Cols, m.Placement); err != nil {
+		return err
 	}
-	if len(x) != s.Batch*s.Rows {
-		return fmt.Errorf("analogmac: inputs hold %d values, shape %dx%d needs %d", len(x), s.Batch, s.Rows, s.Batch*s.Rows)
+	if len(m.Weights) != m.Rows*m.Cols {
+		return argErr("weights", "hold %d values, shape %dx%d needs %d", len(m.Weights), m.Rows, m.Cols, m.Rows*m.Cols)
 	}
-	if len(w) != s.Rows*s.Cols {
-		return fmt.Errorf("analogmac: weights hold %d values, shape %dx%d needs %d", len(w), s.Rows, s.Cols, s.Rows*s.Cols)
+	for i, v := range m.Weights {
+		if v > WeightMax || v < -WeightMax {
+			return argErr(fmt.Sprintf("weights[%d][%d]", i/m.Cols, i%m.Cols), "%d: want -%d..%d", v, WeightMax, WeightMax)
+		}
 	}
-	if len(dst) != s.Batch*s.Cols {
-		return fmt.Errorf("analogmac: output holds %d values, shape %dx%d needs %d", len(dst), s.Batch, s.Cols, s.Batch*s.Cols)
+	return nil
+}
+
+// CheckRun validates the arguments of a Run of a rows x cols program.
+func CheckRun(dst []int8, x []uint8, batch, rows, cols int) error {
+	if batch < 1 || batch > MaxBatch {
+		return argErr("batch", "%d: want 1..%d", batch, MaxBatch)
+	}
+	if len(x) != batch*rows {
+		return argErr("inputs", "hold %d values, batch %d x %d rows needs %d", len(x), batch, rows, batch*rows)
+	}
+	if len(dst) != batch*cols {
+		return argErr("outputs", "hold %d values, batch %d x %d columns needs %d", len(dst), batch, cols, batch*cols)
 	}
 	for i, v := range x {
 		if v > InputMax {
-			return fmt.Errorf("analogmac: input [%d][%d] = %d: want 0..%d", i/s.Rows, i%s.Rows, v, InputMax)
+			return argErr(fmt.Sprintf("inputs[%d][%d]", i/rows, i%rows), "%d: want 0..%d", v, InputMax)
 		}
 	}
-	for i, v := range w {
-		if v > WeightMax || v < -WeightMax {
-			return fmt.Errorf("analogmac: weight [%d][%d] = %d: want -%d..%d", i/s.Cols, i%s.Cols, v, WeightMax, WeightMax)
-		}
-	}
-	_, err := Tiles(s.Rows, s.Cols, p)
-	return err
+	return nil
 }

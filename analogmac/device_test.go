@@ -1,8 +1,12 @@
 package analogmac
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -47,7 +51,7 @@ func TestIdealMatchesReference(t *testing.T) {
 		for _, gain := range []float64{DefaultGain, 0.0137} { // the second clamps often
 			sends := 1 + rng.IntN(6)
 			x, w := randomOperands(rng, s)
-			d := &Ideal{GainPerSend: gain}
+			d := withKeys(&Ideal{GainPerSend: gain}, 0)
 			got := make([]int8, s.Batch*s.Cols)
 			p := Placement{Column: BlockCols * rng.IntN(2)} // the tiles of a wide matrix fit only here
 			if s.Cols <= BlockCols {
@@ -75,7 +79,7 @@ func TestBlocksClampedBeforeAdding(t *testing.T) {
 	x[BlockRows], w[BlockRows] = 31, -29
 	dst := make([]int8, 1)
 	sends := 73
-	if err := NewIdeal().MatMul(dst, x, w, s, sends, Placement{}); err != nil {
+	if err := withKeys(NewIdeal(), 0).MatMul(dst, x, w, s, sends, Placement{}); err != nil {
 		t.Fatal(err)
 	}
 	second := math.Floor(DefaultGain * float64(sends) * -31 * 29)
@@ -84,15 +88,15 @@ func TestBlocksClampedBeforeAdding(t *testing.T) {
 	}
 }
 
-func allDevices(t testing.TB) map[string]Device {
+func allDevices(t testing.TB) map[string]*keyed {
 	t.Helper()
-	m := map[string]Device{}
+	m := map[string]*keyed{}
 	for _, k := range Kinds() {
-		d, err := NewDevice(k, 1, 1)
+		d, err := NewDevice(k, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m[k] = d
+		m[k] = withKeys(d, 1)
 	}
 	return m
 }
@@ -110,37 +114,37 @@ func TestInvalidArguments(t *testing.T) {
 		{"input 32", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			x[5] = 32
 			return d, x, w, s, 1, Placement{}
-		}, "input [1][2] = 32"},
+		}, "inputs[1][2]: 32"},
 		{"weight 64", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			w[11] = 64
 			return d, x, w, s, 1, Placement{}
-		}, "weight [2][3] = 64"},
+		}, "weights[2][3]: 64"},
 		{"weight -64", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			w[0] = -64
 			return d, x, w, s, 1, Placement{}
-		}, "weight [0][0] = -64"},
+		}, "weights[0][0]: -64"},
 		{"weight -128", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			w[0] = -128
 			return d, x, w, s, 1, Placement{}
-		}, "= -128"},
-		{"sends 0", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
+		}, ": -128"},
+		{"sends: 0", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			return d, x, w, s, 0, Placement{}
-		}, "sends 0"},
-		{"sends -2", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
+		}, "sends: 0"},
+		{"sends: -2", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			return d, x, w, s, -2, Placement{}
-		}, "sends -2"},
+		}, "sends: -2"},
 		{"short inputs", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			return d, x[:5], w, s, 1, Placement{}
-		}, "inputs hold 5"},
+		}, "inputs: hold 5"},
 		{"long weights", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			return d, x, append(w, 0), s, 1, Placement{}
-		}, "weights hold 13"},
+		}, "weights: hold 13"},
 		{"short output", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			return d[:7], x, w, s, 1, Placement{}
-		}, "output holds 7"},
-		{"batch 0", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
+		}, "outputs: hold 7"},
+		{"batch: 0", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			return nil, nil, w, Shape{Batch: 0, Rows: 3, Cols: 4}, 1, Placement{}
-		}, "batch 0"},
+		}, "batch: 0"},
 		{"column 512", func(d []int8, x []uint8, w []int8) ([]int8, []uint8, []int8, Shape, int, Placement) {
 			return d, x, w, s, 1, Placement{Column: ArrayCols}
 		}, "placement"},
@@ -158,12 +162,12 @@ func TestInvalidArguments(t *testing.T) {
 		for _, c := range cases {
 			dst, x, w, sh, sends, p := c.edit(ok())
 			err := dev.MatMul(dst, x, w, sh, sends, p)
-			if err == nil || !strings.Contains(err.Error(), c.wants) {
-				t.Errorf("%s: %s: got error %v, want one containing %q", name, c.name, err, c.wants)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.wants) {
+				t.Errorf("%s: %s: got error %v, want an ErrInvalid containing %q", name, c.name, err, c.wants)
 			}
 		}
 	}
-	m := NewMock(1)
+	m := newMock(1)
 	m.NoiseStd = math.NaN()
 	if err := m.MatMul(ok2()); err == nil {
 		t.Error("mock with NaN noise std: no error")
@@ -176,7 +180,7 @@ func ok2() ([]int8, []uint8, []int8, Shape, int, Placement) {
 
 func TestMockWithoutNoiseIsIdeal(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	m := NewMock(5)
+	m := newMock(5)
 	m.NoiseStd = 0
 	for _, s := range testShapes {
 		x, w := randomOperands(rng, s)
@@ -194,7 +198,7 @@ func TestMockWithoutNoiseIsIdeal(t *testing.T) {
 // has std sqrt(sigma^2 + 1/12) and mean -0.5.
 func TestMockNoiseStd(t *testing.T) {
 	for _, sigma := range []float64{DefaultMockNoise, 4} {
-		m := NewMock(9)
+		m := newMock(9)
 		m.NoiseStd = sigma
 		s := Shape{Batch: 400, Rows: 10, Cols: 256}
 		dst := make([]int8, s.Batch*s.Cols)
@@ -212,7 +216,7 @@ func TestMockNoiseStd(t *testing.T) {
 func TestSameSeedsSameOutputs(t *testing.T) {
 	s := Shape{Batch: 50, Rows: 300, Cols: 40}
 	x, w := randomOperands(rand.New(rand.NewPCG(5, 6)), s)
-	run := func(d Device, calls int) [][]int8 {
+	run := func(d matMuler, calls int) [][]int8 {
 		var outs [][]int8
 		for range calls {
 			dst := make([]int8, s.Batch*s.Cols)
@@ -223,20 +227,14 @@ func TestSameSeedsSameOutputs(t *testing.T) {
 		}
 		return outs
 	}
-	chip := func(chipSeed, noiseSeed uint64) Device {
-		c, err := NewChip(chipSeed, noiseSeed, DefaultChipConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	chip := func(chipSeed, noiseSeed uint64) *testChip { return chipOf(t, chipSeed, noiseSeed, DefaultChipConfig()) }
 	pairs := []struct {
 		name   string
-		a, b   Device
+		a, b   matMuler
 		differ bool
 	}{
-		{"mock same seed", NewMock(1), NewMock(1), false},
-		{"mock other noise seed", NewMock(1), NewMock(2), true},
+		{"mock same seed", newMock(1), newMock(1), false},
+		{"mock other noise seed", newMock(1), newMock(2), true},
 		{"chip same seeds", chip(1, 1), chip(1, 1), false},
 		{"chip other noise seed", chip(1, 1), chip(1, 2), true},
 		{"chip other chip seed", chip(1, 1), chip(2, 1), true},
@@ -251,10 +249,16 @@ func TestSameSeedsSameOutputs(t *testing.T) {
 		if slices.Equal(a[0], a[1]) {
 			t.Errorf("%s: two calls gave the same noise", p.name)
 		}
-		// SeedNoise restarts the stream.
-		p.a.(NoiseSeeder).SeedNoise(1)
+		// The same key reproduces a call: restarting the sequence
+		// restarts the noise.
+		switch d := p.a.(type) {
+		case *testMock:
+			d.keys.Reset(1)
+		case *testChip:
+			d.keys.Reset(1)
+		}
 		if again := run(p.a, 1); firstDiff(again[0], a[0]) >= 0 {
-			t.Errorf("%s: SeedNoise(1) did not restart the stream", p.name)
+			t.Errorf("%s: restarting the key sequence did not reproduce the first call", p.name)
 		}
 	}
 }
@@ -267,10 +271,11 @@ func TestGOMAXPROCSIndependent(t *testing.T) {
 		rng := rand.New(rand.NewPCG(8, 8))
 		var outs [][]int8
 		for _, k := range Kinds() {
-			d, err := NewDevice(k, 3, 4)
+			dev, err := NewDevice(k, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
+			d := withKeys(dev, 4)
 			for _, s := range shapes {
 				x, w := randomOperands(rng, s)
 				for range 2 {
@@ -292,30 +297,56 @@ func TestGOMAXPROCSIndependent(t *testing.T) {
 	}
 }
 
-// TestConcurrentCalls shares one device between goroutines: calls are
-// serialised, so this is about data races (run with -race).
+// TestConcurrentCalls shares one device, and one program, between
+// goroutines: programs of one device run concurrently, runs of one program
+// are serialised, and the same noise key gives the same output whichever
+// goroutine runs it (run with -race).
 func TestConcurrentCalls(t *testing.T) {
-	for name, d := range allDevices(t) {
+	ctx := context.Background()
+	for name, k := range allDevices(t) {
+		d := k.Device
 		s := Shape{Batch: 20, Rows: 200, Cols: 30}
 		x, w := randomOperands(rand.New(rand.NewPCG(1, 1)), s)
+		m := Matrix{Rows: s.Rows, Cols: s.Cols, Weights: w, Sends: 2}
+		shared, err := d.Program(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([][]int8, 4)
+		for i := range want {
+			want[i] = make([]int8, s.Batch*s.Cols)
+			if err := shared.Run(ctx, want[i], x, s.Batch, uint64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		done := make(chan error)
-		for range 4 {
+		for i := range 8 {
 			go func() {
 				dst := make([]int8, s.Batch*s.Cols)
-				done <- d.MatMul(dst, x, w, s, 2, Placement{})
+				var err error
+				if i%2 == 0 {
+					err = shared.Run(ctx, dst, x, s.Batch, uint64(i/2))
+				} else {
+					err = MatMul(ctx, d, dst, x, w, s, 2, Placement{}, uint64(i/2))
+				}
+				if err == nil && firstDiff(dst, want[i/2]) >= 0 {
+					err = fmt.Errorf("goroutine %d: key %d gave another output", i, i/2)
+				}
+				done <- err
 			}()
 		}
-		for range 4 {
+		for range 8 {
 			if err := <-done; err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
 		}
+		shared.Close()
 	}
 }
 
 func TestNewDevice(t *testing.T) {
 	for _, k := range Kinds() {
-		d, err := NewDevice(k, 1, 1)
+		d, err := NewDevice(k, 1)
 		if err != nil || Describe(d).Kind != k {
 			t.Errorf("NewDevice(%q) = %T, %v", k, d, err)
 		}
@@ -323,16 +354,34 @@ func TestNewDevice(t *testing.T) {
 			t.Errorf("%s: gain %g, want %g", k, d.Gain(), DefaultGain)
 		}
 	}
-	_, err := NewDevice("fpga", 1, 1)
-	if err == nil || !strings.Contains(err.Error(), "ideal, mock, chip") {
-		t.Errorf("unknown kind: error %v, want one listing the kinds", err)
+	_, err := NewDevice("fpga", 1)
+	if err == nil || !strings.Contains(err.Error(), "ideal, mock, chip") || !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown kind: error %v, want an ErrInvalid listing the kinds", err)
 	}
-	if _, ok := Device(NewIdeal()).(NoiseSeeder); ok {
-		t.Error("Ideal has no noise and should not be a NoiseSeeder")
+	// A Spec builds the device it describes.
+	for _, k := range Kinds() {
+		spec, err := Preset(k, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Describe(d); !reflect.DeepEqual(got, spec) {
+			t.Errorf("%s: New(%+v) describes itself as %+v", k, spec, got)
+		}
 	}
-	for _, d := range []Device{NewMock(1), &Chip{}} {
-		if _, ok := d.(NoiseSeeder); !ok {
-			t.Errorf("%T is not a NoiseSeeder", d)
+	seed := uint64(3)
+	cfg := DefaultChipConfig()
+	for _, bad := range []Spec{
+		{Kind: KindChip},
+		{Kind: KindChip, ChipSeed: &seed, Chip: &cfg, GainPerSend: 0.002},
+		{Kind: KindIdeal},
+		{Kind: "gpu"},
+	} {
+		if _, err := New(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("New(%+v): got %v, want ErrInvalid", bad, err)
 		}
 	}
 }
@@ -362,12 +411,12 @@ func TestBadGainsAndUnbuiltChipRefused(t *testing.T) {
 	s := Shape{Batch: 1, Rows: 1, Cols: 1}
 	for _, g := range []float64{0, -1, math.NaN(), math.Inf(1)} {
 		for _, d := range []Device{&Ideal{GainPerSend: g}, &Mock{GainPerSend: g}} {
-			if err := d.MatMul(dst, x, w, s, 1, Placement{}); err == nil || !strings.Contains(err.Error(), "gain") {
+			if err := withKeys(d, 0).MatMul(dst, x, w, s, 1, Placement{}); err == nil || !strings.Contains(err.Error(), "gain") {
 				t.Errorf("%T with gain %g: error %v, want a gain error", d, g, err)
 			}
 		}
 	}
-	if err := (&Chip{}).MatMul(dst, x, w, s, 1, Placement{}); err == nil || !strings.Contains(err.Error(), "NewChip") {
+	if err := withKeys(&Chip{}, 0).MatMul(dst, x, w, s, 1, Placement{}); err == nil || !strings.Contains(err.Error(), "NewChip") {
 		t.Errorf("zero Chip: error %v, want one pointing to NewChip", err)
 	}
 }

@@ -1,8 +1,8 @@
 package analogmac
 
 import (
+	"context"
 	"math"
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -40,22 +40,28 @@ const (
 	postChip              // floor(sat(k_c * a + offset_c + noise))
 )
 
-// engine holds what a device reuses from call to call: the float32 copies of
-// inputs and weights, the block products, per-column parameters and the
-// noise stream. mu serialises calls so that one device may be shared, and so
-// that the noise stream is consumed in call order.
-type engine struct {
-	mu sync.Mutex
+// program is the Program of the simulated devices: the matrix prepared
+// once at programming (weights as float32, with the chip's synapse mismatch
+// folded in; per-column gain, offset and linear range), and what a run
+// reuses from call to call. mu serialises runs of one program, so a program
+// may be shared between goroutines.
+type program struct {
+	kind    post
+	m       Matrix  // shape, sends, placement; Weights nil
+	k       float64 // postIdeal, postMock: gain * sends
+	std     float64 // trial noise, LSB
+	invHead float64 // postChip: 1 / saturation headroom
+	closed  func() bool
 
-	x, w []float32 // Batch x Rows inputs, Rows x Cols (effective) weights
-	acc  []float32 // one Batch x Cols product per row block
-
-	// Per logical output column, filled by the chip for the current placement.
+	w []float32 // Rows x Cols effective weights
+	// Per logical output column, filled by the chip for the placement.
 	colScale, colOff, colLin []float64
 
-	noise   rand.PCG // main noise stream: one draw per call seeds the chunks
-	seeded  bool     // false until SeedNoise or the first noisy call
-	workers []*worker
+	mu       sync.Mutex
+	released bool
+	x        []float32 // Batch x Rows inputs
+	acc      []float32 // one Batch x Cols product per row block
+	workers  []*worker
 }
 
 // worker is one goroutine's noise stream, reseeded for every chunk, and its
@@ -66,36 +72,68 @@ type worker struct {
 	noise []float64 // one output row of standard normal numbers
 }
 
-// seedNoise restarts the main noise stream; the caller holds mu.
-func (e *engine) seedNoise(seed uint64) {
-	e.noise.Seed(seed, noiseStream)
-	e.seeded = true
-}
-
-// callSeed draws the seed of this call's chunk streams from the main stream.
-func (e *engine) callSeed() uint64 {
-	if !e.seeded {
-		e.seedNoise(0)
+// newProgram validates m and returns a program with its weights converted
+// to float32 unchanged (Ideal and Mock); the chip rewrites them.
+func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool) (*program, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return e.noise.Uint64()
-}
-
-// load converts the inputs to float32 (exact) into e.x and sizes e.w.
-func (e *engine) load(x []uint8, s Shape) {
-	e.x = grow(e.x, len(x))
-	e.w = grow(e.w, s.Rows*s.Cols)
-	parallel(len(x), 1, func(lo, hi int) {
-		for i, v := range x[lo:hi] {
-			e.x[lo+i] = float32(v)
-		}
-	})
-}
-
-// loadWeights stores the weights unchanged (Ideal and Mock).
-func (e *engine) loadWeights(w []int8) {
+	if closed() {
+		return nil, closedErr("program")
+	}
+	if err := Check(m); err != nil {
+		return nil, err
+	}
+	p := &program{kind: kind, closed: closed, w: make([]float32, len(m.Weights))}
+	w := m.Weights
 	parallel(len(w), 1, func(lo, hi int) {
 		for i, v := range w[lo:hi] {
-			e.w[lo+i] = float32(v)
+			p.w[lo+i] = float32(v)
+		}
+	})
+	m.Weights = nil
+	p.m = m
+	return p, nil
+}
+
+// Matrix implements Program.
+func (p *program) Matrix() Matrix { return p.m }
+
+// Close implements Program.
+func (p *program) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.released = true
+	p.w, p.x, p.acc, p.workers = nil, nil, nil, nil
+	return nil
+}
+
+// Run implements Program.
+func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noise uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := CheckRun(dst, x, batch, p.m.Rows, p.m.Cols); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released || p.closed() {
+		return closedErr("run")
+	}
+	s := Shape{Batch: batch, Rows: p.m.Rows, Cols: p.m.Cols}
+	p.load(x)
+	nb := p.products(s)
+	p.finish(dst, s, nb, noise)
+	return nil
+}
+
+// load converts the inputs to float32 (exact) into p.x.
+func (p *program) load(x []uint8) {
+	p.x = grow(p.x, len(x))
+	parallel(len(x), 1, func(lo, hi int) {
+		for i, v := range x[lo:hi] {
+			p.x[lo+i] = float32(v)
 		}
 	})
 }
@@ -125,22 +163,22 @@ func parallel(n, size int, f func(lo, hi int)) {
 	wg.Wait()
 }
 
-// products computes x[:, blk] @ w[blk, :] for every row block into e.acc and
+// products computes x[:, blk] @ w[blk, :] for every row block into p.acc and
 // returns the number of blocks. Integer products of 5-bit inputs and 6-bit
 // weights summed over at most BlockRows rows stay below 2^24, so float32 is
 // exact for integer weights. gonum splits a product over goroutines by
 // output blocks only, so each sum is added in the same order whatever
 // GOMAXPROCS is.
-func (e *engine) products(s Shape) int {
+func (p *program) products(s Shape) int {
 	nb := (s.Rows + BlockRows - 1) / BlockRows
 	plane := s.Batch * s.Cols
-	e.acc = grow(e.acc, nb*plane)
+	p.acc = grow(p.acc, nb*plane)
 	for k := range nb {
 		r0 := k * BlockRows
 		r1 := min(r0+BlockRows, s.Rows)
-		a := blas32.General{Rows: s.Batch, Cols: r1 - r0, Stride: s.Rows, Data: e.x[r0:]}
-		b := blas32.General{Rows: r1 - r0, Cols: s.Cols, Stride: s.Cols, Data: e.w[r0*s.Cols:]}
-		c := blas32.General{Rows: s.Batch, Cols: s.Cols, Stride: s.Cols, Data: e.acc[k*plane : (k+1)*plane]}
+		a := blas32.General{Rows: s.Batch, Cols: r1 - r0, Stride: s.Rows, Data: p.x[r0:]}
+		b := blas32.General{Rows: r1 - r0, Cols: s.Cols, Stride: s.Cols, Data: p.w[r0*s.Cols:]}
+		c := blas32.General{Rows: s.Batch, Cols: s.Cols, Stride: s.Cols, Data: p.acc[k*plane : (k+1)*plane]}
 		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, a, b, 0, c)
 	}
 	return nb
@@ -151,16 +189,16 @@ func (e *engine) products(s Shape) int {
 // from the stream seeded with seed ^ mix64(i), in the order batch row, row
 // block, column, so the result does not depend on which goroutine runs
 // which chunk.
-func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead float64, seed uint64) {
+func (p *program) finish(dst []int8, s Shape, nb int, seed uint64) {
 	chunks := (s.Batch + noiseChunkRows - 1) / noiseChunkRows
 	nw := 1
 	if nb*s.Batch*s.Cols >= parallelMinOutputs {
 		nw = min(runtime.GOMAXPROCS(0), chunks)
 	}
-	for len(e.workers) < nw {
-		e.workers = append(e.workers, &worker{})
+	for len(p.workers) < nw {
+		p.workers = append(p.workers, &worker{})
 	}
-	for _, wk := range e.workers[:nw] {
+	for _, wk := range p.workers[:nw] {
 		wk.tot = grow(wk.tot, s.Cols)
 		wk.noise = grow(wk.noise, s.Cols)
 	}
@@ -173,30 +211,30 @@ func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead 
 			b0 := ch * noiseChunkRows
 			b1 := min(b0+noiseChunkRows, s.Batch)
 			wk.rng.seed(seed ^ mix64(uint64(ch)))
-			switch kind {
+			switch p.kind {
 			case postIdeal:
-				e.finishIdeal(dst, s, nb, b0, b1, k, wk.tot[:s.Cols])
+				p.finishIdeal(dst, s, nb, b0, b1, wk.tot[:s.Cols])
 			case postMock:
-				e.finishMock(dst, s, nb, b0, b1, k, std, wk)
+				p.finishMock(dst, s, nb, b0, b1, wk)
 			case postChip:
-				e.finishChip(dst, s, nb, b0, b1, std, invHead, wk)
+				p.finishChip(dst, s, nb, b0, b1, wk)
 			}
 		}
 	}
 	var next atomic.Int64
 	if nw == 1 {
-		run(e.workers[0], &next)
+		run(p.workers[0], &next)
 		return
 	}
 	var wg sync.WaitGroup
-	for _, wk := range e.workers[1:nw] {
+	for _, wk := range p.workers[1:nw] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			run(wk, &next)
 		}()
 	}
-	run(e.workers[0], &next)
+	run(p.workers[0], &next)
 	wg.Wait()
 }
 
@@ -204,13 +242,14 @@ func (e *engine) finish(kind post, dst []int8, s Shape, nb int, k, std, invHead 
 // each block's digitised outputs into tot (one row of int32 sums), so that
 // every read of acc is sequential. Noise is drawn in the same order.
 
-func (e *engine) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, k float64, tot []int32) {
+func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, tot []int32) {
+	k := p.k
 	plane := s.Batch * s.Cols
 	for b := b0; b < b1; b++ {
 		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := e.acc[blk*plane+row:][:len(tot)]
+			acc := p.acc[blk*plane+row:][:len(tot)]
 			for c, a := range acc {
 				tot[c] += clampOut(math.Floor(k * float64(a)))
 			}
@@ -219,11 +258,12 @@ func (e *engine) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, k float64, tot
 	}
 }
 
-func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64, wk *worker) {
+func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, wk *worker) {
+	k, std := p.k, p.std
 	tot, noise := wk.tot[:s.Cols], wk.noise[:s.Cols]
 	if std == 0 {
 		// No draws: Mock with zero noise is Ideal, bit for bit.
-		e.finishIdeal(dst, s, nb, b0, b1, k, tot)
+		p.finishIdeal(dst, s, nb, b0, b1, tot)
 		return
 	}
 	plane := s.Batch * s.Cols
@@ -231,7 +271,7 @@ func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64,
 		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := e.acc[blk*plane+row:][:len(tot)]
+			acc := p.acc[blk*plane+row:][:len(tot)]
 			wk.rng.fill(noise)
 			for c, a := range acc {
 				tot[c] += clampOut(math.Floor(k*float64(a) + std*noise[c]))
@@ -241,16 +281,17 @@ func (e *engine) finishMock(dst []int8, s Shape, nb, b0, b1 int, k, std float64,
 	}
 }
 
-func (e *engine) finishChip(dst []int8, s Shape, nb, b0, b1 int, std, invHead float64, wk *worker) {
+func (p *program) finishChip(dst []int8, s Shape, nb, b0, b1 int, wk *worker) {
+	std, invHead := p.std, p.invHead
 	plane := s.Batch * s.Cols
 	n := s.Cols
 	tot, noise := wk.tot[:n], wk.noise[:n]
-	scale, off, lin := e.colScale[:n], e.colOff[:n], e.colLin[:n]
+	scale, off, lin := p.colScale[:n], p.colOff[:n], p.colLin[:n]
 	for b := b0; b < b1; b++ {
 		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := e.acc[blk*plane+row:][:n]
+			acc := p.acc[blk*plane+row:][:n]
 			if std == 0 {
 				for c, a := range acc {
 					v := scale[c]*float64(a) + off[c]

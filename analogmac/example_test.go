@@ -1,26 +1,36 @@
 package analogmac_test
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/analogloop/analogloop/analogmac"
 )
 
 // Two input vectors through a 3 x 2 weight matrix, each sent 4 times:
-// per output floor(0.0018 * 4 * x.w).
+// per output floor(0.0018 * 4 * x.w). The weights are programmed once; any
+// number of batches can then run through them.
 func ExampleIdeal() {
+	ctx := context.Background()
+	prog, err := analogmac.NewIdeal().Program(ctx, analogmac.Matrix{
+		Rows: 3, Cols: 2, Sends: 4,
+		Weights: []int8{
+			63, -63,
+			63, 20,
+			63, 0,
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer prog.Close()
 	x := []uint8{
 		31, 31, 31,
 		10, 0, 5,
 	}
-	w := []int8{
-		63, -63,
-		63, 20,
-		63, 0,
-	}
-	s := analogmac.Shape{Batch: 2, Rows: 3, Cols: 2}
-	dst := make([]int8, s.Batch*s.Cols)
-	if err := analogmac.NewIdeal().MatMul(dst, x, w, s, 4, analogmac.Placement{}); err != nil {
+	dst := make([]int8, 2*2)
+	if err := prog.Run(ctx, dst, x, 2, 0); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -36,7 +46,7 @@ func ExampleIdeal() {
 func ExampleChip() {
 	cfg := analogmac.DefaultChipConfig()
 	cfg.TrialNoiseStd = 0
-	chip, err := analogmac.NewChip(1, 1, cfg)
+	chip, err := analogmac.NewChip(1, cfg)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -46,7 +56,7 @@ func ExampleChip() {
 	s := analogmac.Shape{Batch: 1, Rows: 3, Cols: 2}
 	for _, p := range []analogmac.Placement{{Column: 0}, {Column: 300}} {
 		dst := make([]int8, 2)
-		if err := chip.MatMul(dst, x, w, s, 4, p); err != nil {
+		if err := analogmac.MatMul(context.Background(), chip, dst, x, w, s, 4, p, 0); err != nil {
 			fmt.Println(err)
 			return
 		}
@@ -55,6 +65,30 @@ func ExampleChip() {
 	// Output:
 	// 0 [41 -7]
 	// 300 [41 -5]
+}
+
+// A noise key fixes a run's trial noise: the same key gives the same
+// outputs, another key fresh noise. NoiseKeys hands out a reproducible
+// sequence of keys from one seed.
+func ExampleNoiseKeys() {
+	ctx := context.Background()
+	mock := analogmac.NewMock()
+	prog, _ := mock.Program(ctx, analogmac.Matrix{Rows: 1, Cols: 4, Sends: 10, Weights: []int8{20, 20, 20, 20}})
+	defer prog.Close()
+	x := []uint8{31}
+	run := func(key uint64) []int8 {
+		dst := make([]int8, 4)
+		prog.Run(ctx, dst, x, 1, key)
+		return dst
+	}
+	keys := analogmac.NewNoiseKeys(7)
+	first := run(keys.Next())
+	again := run(analogmac.NewNoiseKeys(7).Next())
+	fmt.Println("same key, same outputs:", fmt.Sprint(first) == fmt.Sprint(again))
+	fmt.Println("next key, fresh noise:", fmt.Sprint(first) != fmt.Sprint(run(keys.Next())))
+	// Output:
+	// same key, same outputs: true
+	// next key, fresh noise: true
 }
 
 // A 300 x 600 matrix needs three row blocks by three column blocks; the
@@ -77,19 +111,33 @@ func ExampleTiles() {
 	// 9 tiles
 }
 
-func ExampleNewDevice() {
-	d, err := analogmac.NewDevice("chip", 1, 1)
-	fmt.Println(analogmac.Describe(d).Kind, *analogmac.Describe(d).ChipSeed, err)
-	_, err = analogmac.NewDevice("fpga", 1, 1)
+// A device's configuration is data: a Spec, from a named preset or a file,
+// builds the device, and the device describes itself as the same Spec.
+func ExampleNew() {
+	spec, _ := analogmac.Preset("chip", 1)
+	d, err := analogmac.New(spec)
+	fmt.Println(analogmac.Describe(d), err)
+	_, err = analogmac.NewDevice("fpga", 1)
 	fmt.Println(err)
 	// Output:
 	// chip 1 <nil>
-	// analogmac: unknown device kind "fpga": want one of ideal, mock, chip
+	// analogmac: kind: unknown device kind "fpga": want one of ideal, mock, chip
+}
+
+// A wrapper composes with any device: Counter counts what passes through.
+func ExampleCounter() {
+	ctx := context.Background()
+	c := analogmac.NewCounter(analogmac.NewIdeal())
+	dst := make([]int8, 2)
+	analogmac.MatMul(ctx, c, dst, []uint8{0, 5, 0, 9}, []int8{1, 2}, analogmac.Shape{Batch: 2, Rows: 2, Cols: 1}, 3, analogmac.Placement{}, 0)
+	fmt.Printf("%+v\n", c.Counts())
+	// Output:
+	// {Programs:1 Runs:1 Vectors:2 Events:6 MACs:4}
 }
 
 // Characterising Ideal: the gain is recovered and there is no noise.
 func ExampleCharacterize() {
-	ch, err := analogmac.Characterize(analogmac.NewIdeal(), analogmac.CharacterizationRepeats, analogmac.CharacterizationSends)
+	ch, err := analogmac.Characterize(context.Background(), analogmac.NewIdeal(), analogmac.CharacterizeOptions{})
 	if err != nil {
 		fmt.Println(err)
 		return

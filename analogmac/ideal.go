@@ -1,17 +1,22 @@
 package analogmac
 
-// DefaultGain is the output in LSB per unit of input x weight and per send
-// used by hxtorch's MNIST mock (MockParameter(gain=0.0018), background.md §1).
+import (
+	"context"
+	"sync/atomic"
+)
+
+// DefaultGain is the nominal gain per send of hxtorch's MNIST mock
+// (MockParameter(gain=0.0018), background.md §1).
 const DefaultGain = 0.0018
 
-// Ideal is the exact integer data path of the chip without noise or
-// deviations: per row block floor(gain * sends * x.w), clamped to int8, the
-// blocks added digitally and clamped again. Column blocks need no special
-// treatment: each output column is digitised on its own.
+// Ideal is the exact integer data path of the chip without noise: per row
+// block floor(gain * sends * x.w) clamped to int8, the blocks added and
+// clamped again. It is the reference a network trained in software assumes.
+// Build it with NewIdeal or as &Ideal{GainPerSend: g}.
 type Ideal struct {
 	GainPerSend float64 `json:"gain_per_send"`
 
-	eng engine
+	closed atomic.Bool
 }
 
 // NewIdeal returns an Ideal device with the default gain.
@@ -20,20 +25,21 @@ func NewIdeal() *Ideal { return &Ideal{GainPerSend: DefaultGain} }
 // Gain implements Device.
 func (d *Ideal) Gain() float64 { return d.GainPerSend }
 
-// MatMul implements Device.
-func (d *Ideal) MatMul(dst []int8, x []uint8, w []int8, s Shape, sends int, p Placement) error {
-	if err := Check(dst, x, w, s, sends, p); err != nil {
-		return err
-	}
+// Spec implements Describer.
+func (d *Ideal) Spec() Spec { return Spec{Kind: KindIdeal, GainPerSend: d.GainPerSend} }
+
+// Close implements Device.
+func (d *Ideal) Close() error { d.closed.Store(true); return nil }
+
+// Program implements Device.
+func (d *Ideal) Program(ctx context.Context, m Matrix) (Program, error) {
 	if err := checkGain(d.GainPerSend); err != nil {
-		return err
+		return nil, err
 	}
-	e := &d.eng
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.load(x, s)
-	e.loadWeights(w)
-	nb := e.products(s)
-	e.finish(postIdeal, dst, s, nb, d.GainPerSend*float64(sends), 0, 0, 0)
-	return nil
+	p, err := newProgram(ctx, postIdeal, m, d.closed.Load)
+	if err != nil {
+		return nil, err
+	}
+	p.k = d.GainPerSend * float64(m.Sends)
+	return p, nil
 }

@@ -1,8 +1,9 @@
 package analogmac
 
 import (
-	"fmt"
+	"context"
 	"math"
+	"sync/atomic"
 )
 
 // DefaultMockNoise is the trial-to-trial noise, in output LSB per block
@@ -14,50 +15,40 @@ const DefaultMockNoise = 1.6
 // Mock is hxtorch's software model of the chip: Ideal plus fresh Gaussian
 // noise of NoiseStd LSB added to every block output before the floor. It has
 // no fixed pattern and no saturation; it is here for comparison with Chip and
-// for pre-training as hxtorch does.
+// for pre-training as hxtorch does. Build it with NewMock or as a literal.
 type Mock struct {
 	GainPerSend float64 `json:"gain_per_send"`
 	NoiseStd    float64 `json:"noise_std"`
 
-	eng engine
+	closed atomic.Bool
 }
 
-// NewMock returns a Mock with hxtorch's MNIST parameters whose noise stream
-// starts from noiseSeed.
-func NewMock(noiseSeed uint64) *Mock {
-	m := &Mock{GainPerSend: DefaultGain, NoiseStd: DefaultMockNoise}
-	m.SeedNoise(noiseSeed)
-	return m
-}
+// NewMock returns a Mock with hxtorch's MNIST parameters.
+func NewMock() *Mock { return &Mock{GainPerSend: DefaultGain, NoiseStd: DefaultMockNoise} }
 
 // Gain implements Device.
 func (d *Mock) Gain() float64 { return d.GainPerSend }
 
-// SeedNoise implements NoiseSeeder. A Mock that was never seeded uses seed 0.
-func (d *Mock) SeedNoise(seed uint64) {
-	d.eng.mu.Lock()
-	defer d.eng.mu.Unlock()
-	d.eng.seedNoise(seed)
+// Spec implements Describer.
+func (d *Mock) Spec() Spec {
+	return Spec{Kind: KindMock, GainPerSend: d.GainPerSend, NoiseStd: d.NoiseStd}
 }
 
-// MatMul implements Device.
-func (d *Mock) MatMul(dst []int8, x []uint8, w []int8, s Shape, sends int, p Placement) error {
-	if err := Check(dst, x, w, s, sends, p); err != nil {
-		return err
-	}
+// Close implements Device.
+func (d *Mock) Close() error { d.closed.Store(true); return nil }
+
+// Program implements Device.
+func (d *Mock) Program(ctx context.Context, m Matrix) (Program, error) {
 	if err := checkGain(d.GainPerSend); err != nil {
-		return err
+		return nil, err
 	}
 	if !(d.NoiseStd >= 0) || math.IsInf(d.NoiseStd, 0) {
-		return fmt.Errorf("analogmac: mock noise std %g: want a finite value >= 0", d.NoiseStd)
+		return nil, argErr("noise_std", "%g: want a finite value >= 0", d.NoiseStd)
 	}
-	e := &d.eng
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	seed := e.callSeed()
-	e.load(x, s)
-	e.loadWeights(w)
-	nb := e.products(s)
-	e.finish(postMock, dst, s, nb, d.GainPerSend*float64(sends), d.NoiseStd, 0, seed)
-	return nil
+	p, err := newProgram(ctx, postMock, m, d.closed.Load)
+	if err != nil {
+		return nil, err
+	}
+	p.k, p.std = d.GainPerSend*float64(m.Sends), d.NoiseStd
+	return p, nil
 }

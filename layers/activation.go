@@ -16,23 +16,27 @@ import (
 // ConvertingReLU. In float mode the floor is left out. Its backward pass is
 // mask(y > 0) / 2^Shift.
 type ConvertingReLU struct {
-	Shift   int
-	backend *Backend
-	id      int64
+	Shift int
+	id    int64
 }
 
-// NewConvertingReLU returns the activation for a network on backend b.
-func NewConvertingReLU(shift int, b *Backend) (*ConvertingReLU, error) {
-	if shift < 0 || shift > 7 {
-		return nil, fmt.Errorf("layers: ConvertingReLU shift %d: want 0..7", shift)
+// MaxShift is the largest shift of a ConvertingReLU: beyond it every int8
+// output maps to 0.
+const MaxShift = 7
+
+// NewConvertingReLU returns the activation with the given shift.
+func NewConvertingReLU(shift int) (*ConvertingReLU, error) {
+	if shift < 0 || shift > MaxShift {
+		return nil, fmt.Errorf("layers: ConvertingReLU shift %d: want 0..%d", shift, MaxShift)
 	}
-	return &ConvertingReLU{Shift: shift, backend: b, id: newID()}, nil
+	return &ConvertingReLU{Shift: shift, id: newID()}, nil
 }
 
-// Forward applies the activation to y, writing dst (may alias y).
-func (r *ConvertingReLU) Forward(dst, y []float32) {
+// Forward applies the activation to y, writing dst (may alias y); float
+// mode leaves out the floor.
+func (r *ConvertingReLU) Forward(dst, y []float32, float bool) {
 	div := float32(math.Ldexp(1, -r.Shift))
-	round := !r.backend.Float()
+	round := !float
 	for i, v := range y {
 		v = max(0, min(analogmac.OutputMax, v)) * div
 		if round {
@@ -43,8 +47,8 @@ func (r *ConvertingReLU) Forward(dst, y []float32) {
 }
 
 // Apply implements Layer.
-func (r *ConvertingReLU) Apply(x *G.Node) (*G.Node, error) {
-	return G.ApplyOp(&reluOp{base("crelu", r.id, 1), r}, x)
+func (r *ConvertingReLU) Apply(x *G.Node, ex *Exec) (*G.Node, error) {
+	return G.ApplyOp(&reluOp{base("crelu", r.id, 1), r, ex}, x)
 }
 
 // Params implements Layer: the activation has none.
@@ -57,7 +61,8 @@ func (r *ConvertingReLU) Describe() Description {
 
 type reluOp struct {
 	opBase
-	r *ConvertingReLU
+	r  *ConvertingReLU
+	ex *Exec
 }
 
 func (op *reluOp) Type() hm.Type { return fnType(1, matrixType()) }
@@ -72,7 +77,7 @@ func (op *reluOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	s := vals[0].Shape()
 	out := op.output(s[0], s[1])
-	op.r.Forward(out.Data().([]float32), y)
+	op.r.Forward(out.Data().([]float32), y, op.ex.Float())
 	return out, nil
 }
 

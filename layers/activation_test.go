@@ -3,8 +3,6 @@ package layers
 import (
 	"math/rand/v2"
 	"testing"
-
-	"github.com/analogloop/analogloop/analogmac"
 )
 
 func TestConvertingReLU(t *testing.T) {
@@ -17,23 +15,19 @@ func TestConvertingReLU(t *testing.T) {
 		{false, []float32{0, 0, 0, 0.5, 1, 1.5, 30.5, 31, 31, 31, 31}},
 	}
 	for _, c := range cases {
-		b := NewBackend()
-		if c.device {
-			b.Device = analogmac.NewIdeal()
-		}
-		r, err := NewConvertingReLU(1, b)
+		r, err := NewConvertingReLU(1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := make([]float32, len(y))
-		r.Forward(got, y)
+		r.Forward(got, y, !c.device)
 		for i := range got {
 			if got[i] != c.want[i] {
-				t.Errorf("%v: relu(%g) = %g, want %g", b, y[i], got[i], c.want[i])
+				t.Errorf("device %v: relu(%g) = %g, want %g", c.device, y[i], got[i], c.want[i])
 			}
 		}
 	}
-	if _, err := NewConvertingReLU(-1, NewBackend()); err == nil {
+	if _, err := NewConvertingReLU(-1); err == nil {
 		t.Error("negative shift accepted")
 	}
 }

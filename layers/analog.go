@@ -1,8 +1,10 @@
 package layers
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -14,7 +16,9 @@ import (
 
 // Analog is a weight matrix that lives on the analog array: the part that
 // Dense and Conv2d share. W holds the float master copy in hardware units
-// (In x Out, row-major); the device sees it rounded to -63..63.
+// (In x Out, row-major); the device sees it rounded to -63..63. An Analog
+// holds no device and no buffers: those belong to the Kernel of each graph
+// it is applied in.
 type Analog struct {
 	Name  string
 	In    int
@@ -23,31 +27,20 @@ type Analog struct {
 	Place analogmac.Placement
 	W     *tensor.Dense
 
-	backend *Backend
-	id      int64
-
-	// scratch for device calls, reused between batches
-	xq  []uint8
-	wq  []int8
-	yq  []int8
-	acc []float32
-	tot []float32
+	id int64
 }
 
-func newAnalog(name string, in, out, sends int, place analogmac.Placement, b *Backend) (*Analog, error) {
+func newAnalog(name string, in, out, sends int, place analogmac.Placement) (*Analog, error) {
 	if in < 1 || out < 1 {
 		return nil, fmt.Errorf("layers: %s: %d inputs and %d outputs: need at least one of each", name, in, out)
 	}
-	if sends < 1 {
-		return nil, fmt.Errorf("layers: %s: sends %d: want at least 1", name, sends)
+	if sends < 1 || sends > analogmac.MaxSends {
+		return nil, fmt.Errorf("layers: %s: sends %d: want 1..%d", name, sends, analogmac.MaxSends)
 	}
 	if _, err := analogmac.Tiles(in, out, place); err != nil {
 		return nil, fmt.Errorf("layers: %s: %w", name, err)
 	}
-	if b == nil {
-		return nil, fmt.Errorf("layers: %s: nil backend", name)
-	}
-	return &Analog{Name: name, In: in, Out: out, Sends: sends, Place: place, W: newMatrix(in, out), backend: b, id: newID()}, nil
+	return &Analog{Name: name, In: in, Out: out, Sends: sends, Place: place, W: newMatrix(in, out), id: newID()}, nil
 }
 
 // Weights returns the float master weights, In x Out row-major.
@@ -82,48 +75,81 @@ func (a *Analog) ClampWeights() {
 	}
 }
 
-// scale is the factor between the integer product and output LSB.
-func (a *Analog) scale() float64 { return a.backend.Gain() * float64(a.Sends) }
+// Kernel runs an Analog layer's forward pass in one Exec: it programs the
+// quantized weights onto the Exec's device when they have changed since the
+// last run, and keeps the buffers a run reuses. Each graph applying a layer
+// gets its own Kernel; a Kernel is used by one goroutine at a time.
+type Kernel struct {
+	a  *Analog
+	ex *Exec
 
-// Forward computes y (batch x Out) from x (batch x In) on the backend.
-func (a *Analog) Forward(y, x []float32, batch int) error {
+	prog analogmac.Program
+	wq   []int8 // the weights prog holds
+	next []int8 // this run's quantized weights
+
+	xq  []uint8
+	yq  []int8
+	acc []float32
+	tot []float32
+}
+
+// NewKernel returns a's kernel in ex; ex.Close releases it.
+func (a *Analog) NewKernel(ex *Exec) *Kernel {
+	k := &Kernel{a: a, ex: ex}
+	ex.kernels = append(ex.kernels, k)
+	return k
+}
+
+// Close frees the kernel's program on the device.
+func (k *Kernel) Close() error {
+	if k.prog == nil {
+		return nil
+	}
+	err := k.prog.Close()
+	k.prog, k.wq = nil, nil
+	return err
+}
+
+// scale is the factor between the integer product and output LSB.
+func (k *Kernel) scale() float64 { return k.ex.Gain() * float64(k.a.Sends) }
+
+// Forward computes y (batch x Out) from x (batch x In) in the kernel's Exec.
+func (k *Kernel) Forward(y, x []float32, batch int) error {
+	a := k.a
 	if len(x) != batch*a.In || len(y) != batch*a.Out {
 		return fmt.Errorf("layers: %s: got %d inputs and %d outputs for batch %d of %dx%d", a.Name, len(x), len(y), batch, a.In, a.Out)
 	}
-	if a.backend.Float() {
-		a.forwardFloat(y, x, batch)
+	if k.ex.Float() {
+		k.forwardFloat(y, x, batch)
 		return nil
 	}
-	return a.forwardDevice(y, x, batch)
+	return k.forwardDevice(y, x, batch)
 }
 
 // forwardFloat mirrors the device's block structure (clamp per 128-row block,
 // add, clamp) without any rounding: the software baseline.
-func (a *Analog) forwardFloat(y, x []float32, batch int) {
-	k := float32(a.scale())
+func (k *Kernel) forwardFloat(y, x []float32, batch int) {
+	a := k.a
+	s := float32(k.scale())
 	w := a.Weights()
 	n := batch * a.Out
-	if cap(a.tot) < n {
-		a.tot = make([]float32, n)
-	}
-	tot := a.tot[:n]
+	k.tot = grow(k.tot, n)
+	tot := k.tot
 	clear(tot)
 	for r0 := 0; r0 < a.In; r0 += analogmac.BlockRows {
 		r1 := min(r0+analogmac.BlockRows, a.In)
 		xa := blas32.General{Rows: batch, Cols: r1 - r0, Stride: a.In, Data: x[r0:]}
 		wb := blas32.General{Rows: r1 - r0, Cols: a.Out, Stride: a.Out, Data: w[r0*a.Out:]}
 		if r0 == 0 && r1 == a.In {
-			gemm(false, k, xa, wb, blas32.General{Rows: batch, Cols: a.Out, Stride: a.Out, Data: y})
+			gemm(false, s, xa, wb, blas32.General{Rows: batch, Cols: a.Out, Stride: a.Out, Data: y})
 			for i, v := range y {
 				y[i] = clampOut(v)
 			}
 			return
 		}
-		if cap(a.acc) < n {
-			a.acc = make([]float32, n)
-		}
-		acc := a.acc[:n]
-		gemm(false, k, xa, wb, blas32.General{Rows: batch, Cols: a.Out, Stride: a.Out, Data: acc})
+		k.acc = grow(k.acc, n)
+		acc := k.acc
+		gemm(false, s, xa, wb, blas32.General{Rows: batch, Cols: a.Out, Stride: a.Out, Data: acc})
 		for i, v := range acc {
 			tot[i] += clampOut(v)
 		}
@@ -137,11 +163,38 @@ func clampOut(v float32) float32 {
 	return max(analogmac.OutputMin, min(analogmac.OutputMax, v))
 }
 
-func (a *Analog) forwardDevice(y, x []float32, batch int) error {
-	if cap(a.xq) < len(x) {
-		a.xq = make([]uint8, len(x))
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
 	}
-	xq := a.xq[:len(x)]
+	return s[:n]
+}
+
+// program makes sure the device holds the current quantized weights,
+// programming them only when they differ from what it holds.
+func (k *Kernel) program(ctx context.Context) error {
+	a := k.a
+	k.next = a.QuantizedWeights(k.next)
+	if k.prog != nil && slices.Equal(k.next, k.wq) {
+		return nil
+	}
+	if k.prog != nil {
+		_ = k.prog.Close()
+		k.prog = nil
+	}
+	prog, err := k.ex.Device.Program(ctx, analogmac.Matrix{Rows: a.In, Cols: a.Out, Weights: k.next, Sends: a.Sends, Placement: a.Place})
+	if err != nil {
+		return err
+	}
+	k.prog = prog
+	k.wq, k.next = k.next, k.wq
+	return nil
+}
+
+func (k *Kernel) forwardDevice(y, x []float32, batch int) error {
+	a := k.a
+	k.xq = grow(k.xq, len(x))
+	xq := k.xq
 	for i, v := range x {
 		// Inputs arrive as integers 0..31 from input scaling or a
 		// ConvertingReLU; anything else is a bug upstream, not data to clip.
@@ -150,12 +203,13 @@ func (a *Analog) forwardDevice(y, x []float32, batch int) error {
 		}
 		xq[i] = uint8(v)
 	}
-	a.wq = a.QuantizedWeights(a.wq)
-	if cap(a.yq) < len(y) {
-		a.yq = make([]int8, len(y))
+	ctx := k.ex.context()
+	if err := k.program(ctx); err != nil {
+		return fmt.Errorf("layers: %s: %w", a.Name, err)
 	}
-	yq := a.yq[:len(y)]
-	if err := a.backend.Device.MatMul(yq, xq, a.wq, analogmac.Shape{Batch: batch, Rows: a.In, Cols: a.Out}, a.Sends, a.Place); err != nil {
+	k.yq = grow(k.yq, len(y))
+	yq := k.yq
+	if err := k.prog.Run(ctx, yq, xq, batch, k.ex.keys.Next()); err != nil {
 		return fmt.Errorf("layers: %s: %w", a.Name, err)
 	}
 	for i, v := range yq {
@@ -166,15 +220,17 @@ func (a *Analog) forwardDevice(y, x []float32, batch int) error {
 
 // apply adds the analog product of x (batch x In) with the layer's weight
 // node to x's graph.
-func (a *Analog) apply(x, w *G.Node) (*G.Node, error) {
-	return G.ApplyOp(&analogOp{base("analog", a.id, 2), a}, x, w)
+func (a *Analog) apply(x, w *G.Node, ex *Exec) (*G.Node, error) {
+	return G.ApplyOp(&analogOp{base("analog", a.id, 2), a, a.NewKernel(ex)}, x, w)
 }
 
-// analogOp: forward on the backend; backward straight-through, the gradient
-// of the ideal product with the same gain (hxtorch's mac autograd).
+// analogOp: forward on the Exec's device; backward straight-through, the
+// gradient of the ideal product with the same gain (hxtorch's mac
+// autograd).
 type analogOp struct {
 	opBase
 	a *Analog
+	k *Kernel
 }
 
 func (op *analogOp) Type() hm.Type { return fnType(2, matrixType()) }
@@ -194,7 +250,7 @@ func (op *analogOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	batch := len(x) / op.a.In
 	out := op.output(batch, op.a.Out)
-	if err := op.a.Forward(out.Data().([]float32), x, batch); err != nil {
+	if err := op.k.Forward(out.Data().([]float32), x, batch); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -203,11 +259,11 @@ func (op *analogOp) Do(vals ...G.Value) (G.Value, error) {
 func (op *analogOp) DiffWRT(int) []bool { return []bool{true, true} }
 
 func (op *analogOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	gx, err := G.ApplyOp(&gradXOp{opBase: base("analog.gradx", op.a.id, 2), a: op.a}, grad, in[1])
+	gx, err := G.ApplyOp(&gradXOp{opBase: base("analog.gradx", op.a.id, 2), a: op.a, k: op.k}, grad, in[1])
 	if err != nil {
 		return nil, err
 	}
-	gw, err := G.ApplyOp(&gradWOp{base("analog.gradw", op.a.id, 2), op.a}, in[0], grad)
+	gw, err := G.ApplyOp(&gradWOp{base("analog.gradw", op.a.id, 2), op.a, op.k}, in[0], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +274,7 @@ func (op *analogOp) SymDiff(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 type gradXOp struct {
 	opBase
 	a  *Analog
+	k  *Kernel // for the gain
 	tw []float32
 }
 
@@ -248,7 +305,7 @@ func (op *gradXOp) Do(vals ...G.Value) (G.Value, error) {
 	out := op.output(batch, op.a.In)
 	// W^T is needed; gonum's Trans on b is slower than one transposed copy.
 	wt := op.wt(w)
-	gemm(false, float32(op.a.scale()),
+	gemm(false, float32(op.k.scale()),
 		blas32.General{Rows: batch, Cols: op.a.Out, Stride: op.a.Out, Data: g},
 		blas32.General{Rows: op.a.Out, Cols: op.a.In, Stride: op.a.In, Data: wt},
 		blas32.General{Rows: batch, Cols: op.a.In, Stride: op.a.In, Data: out.Data().([]float32)})
@@ -259,6 +316,7 @@ func (op *gradXOp) Do(vals ...G.Value) (G.Value, error) {
 type gradWOp struct {
 	opBase
 	a *Analog
+	k *Kernel
 }
 
 func (op *gradWOp) Type() hm.Type { return fnType(2, matrixType()) }
@@ -273,12 +331,10 @@ func (op *gradWOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	batch := len(g) / op.a.Out
 	out := op.output(op.a.In, op.a.Out)
-	gemm(true, float32(op.a.scale()),
+	gemm(true, float32(op.k.scale()),
 		blas32.General{Rows: batch, Cols: op.a.In, Stride: op.a.In, Data: x},
 		blas32.General{Rows: batch, Cols: op.a.Out, Stride: op.a.Out, Data: g},
 		blas32.General{Rows: op.a.In, Cols: op.a.Out, Stride: op.a.Out, Data: out.Data().([]float32)})
 	return out, nil
 }
 
-// Backend returns the backend the layer runs on.
-func (a *Analog) Backend() *Backend { return a.backend }

@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -21,12 +22,12 @@ func filled(rows, cols int, f func() float32) *tensor.Dense {
 
 // products builds loss = sum(y .* r) for y = the layer's product of x, and
 // returns y, dLoss/dx and dLoss/dW.
-func products(t *testing.T, d *Dense, x, r *tensor.Dense) (y, gx, gw []float32) {
+func products(t *testing.T, d *Dense, ex *Exec, x, r *tensor.Dense) (y, gx, gw []float32) {
 	t.Helper()
 	g := G.NewGraph()
 	xn := G.NewMatrix(g, tensor.Float32, G.WithShape(x.Shape()...), G.WithName("x"), G.WithValue(x))
 	rn := G.NewMatrix(g, tensor.Float32, G.WithShape(r.Shape()...), G.WithName("r"), G.WithValue(r))
-	yn, err := d.Apply(xn)
+	yn, err := d.Apply(xn, ex)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,15 +76,15 @@ func TestAnalogMatchesGorgoniaMatMul(t *testing.T) {
 
 	blocks := float32((in + analogmac.BlockRows - 1) / analogmac.BlockRows)
 	for _, dev := range []analogmac.Device{nil, analogmac.NewIdeal(), &analogmac.Mock{GainPerSend: analogmac.DefaultGain}} {
-		b := NewBackend()
-		b.Device = dev
-		t.Run(b.String(), func(t *testing.T) {
-			d, err := NewDense("d", in, out, sends, analogmac.Placement{}, b)
+		ex := NewExec(dev, analogmac.DefaultGain)
+		t.Run(ex.String(), func(t *testing.T) {
+			defer ex.Close()
+			d, err := NewDense("d", in, out, sends, analogmac.Placement{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			copy(d.Weights(), w.Data().([]float32))
-			y, gx, gw := products(t, d, x, r)
+			y, gx, gw := products(t, d, ex, x, r)
 			for i := range y {
 				if math.Abs(float64(ref[i])) > 100 {
 					t.Fatalf("reference output %g would clamp: test inputs too large", ref[i])
@@ -118,12 +119,11 @@ func closeAll(t *testing.T, name string, got, want []float32) {
 // weights on the same input are two nodes (no hash-consing merge), each
 // drawing its own noise; reseeding reproduces both.
 func TestSameShapeLayersDrawDifferentNoise(t *testing.T) {
-	b := NewBackend()
-	mock := analogmac.NewMock(5)
-	b.Device = mock
+	ex := NewExec(analogmac.NewMock(), analogmac.DefaultGain)
+	defer ex.Close()
 	var ds [2]*Dense
 	for i := range ds {
-		d, err := NewDense("twin", 64, 32, 8, analogmac.Placement{}, b)
+		d, err := NewDense("twin", 64, 32, 8, analogmac.Placement{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func TestSameShapeLayersDrawDifferentNoise(t *testing.T) {
 	xn := G.NewMatrix(g, tensor.Float32, G.WithShape(4, 64), G.WithName("x"), G.WithValue(x))
 	var vals [2]G.Value
 	for i, d := range ds {
-		y, err := d.Apply(xn)
+		y, err := d.Apply(xn, ex)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestSameShapeLayersDrawDifferentNoise(t *testing.T) {
 		}
 		return [2][]float32{append([]float32(nil), vals[0].Data().([]float32)...), append([]float32(nil), vals[1].Data().([]float32)...)}
 	}
-	mock.SeedNoise(11)
+	ex.Begin(context.Background(), analogmac.NewNoiseKeys(11))
 	first := run()
 	differ := 0
 	for i := range first[0] {
@@ -163,39 +163,42 @@ func TestSameShapeLayersDrawDifferentNoise(t *testing.T) {
 	if differ < len(first[0])/4 {
 		t.Fatalf("twin layers differ in %d of %d outputs: noise shared or nodes merged", differ, len(first[0]))
 	}
-	mock.SeedNoise(11)
+	ex.Begin(context.Background(), analogmac.NewNoiseKeys(11))
 	again := run()
 	for k := range again {
 		closeAll(t, "reseeded", again[k], first[k])
 	}
-	b.Device = analogmac.NewIdeal()
+	ex.Device = analogmac.NewIdeal()
+	for _, k := range ex.kernels {
+		k.Close() // programmed on the mock
+	}
 	ideal := run()
 	closeAll(t, "ideal twins", ideal[1], ideal[0])
 }
 
 func TestNewDenseRejectsBadArguments(t *testing.T) {
-	b := NewBackend()
 	for _, c := range []struct{ in, out, sends int }{{0, 4, 1}, {4, 0, 1}, {4, 4, 0}} {
-		if _, err := NewDense("bad", c.in, c.out, c.sends, analogmac.Placement{}, b); err == nil {
+		if _, err := NewDense("bad", c.in, c.out, c.sends, analogmac.Placement{}); err == nil {
 			t.Errorf("NewDense(%d, %d, sends %d) accepted", c.in, c.out, c.sends)
 		}
 	}
-	if _, err := NewDense("bad", 4, 4, 1, analogmac.Placement{Column: 600}, b); err == nil {
+	if _, err := NewDense("bad", 4, 4, 1, analogmac.Placement{Column: 600}); err == nil {
 		t.Error("placement past the array accepted")
 	}
 }
 
 func TestDeviceRefusesNonIntegerInputs(t *testing.T) {
-	b := NewBackend()
-	b.Device = analogmac.NewIdeal()
-	d, _ := NewDense("d", 3, 2, 1, analogmac.Placement{}, b)
+	ex := NewExec(analogmac.NewIdeal(), analogmac.DefaultGain)
+	defer ex.Close()
+	d, _ := NewDense("d", 3, 2, 1, analogmac.Placement{})
+	k := d.NewKernel(ex)
 	y := make([]float32, 2)
 	for _, bad := range []float32{0.5, -1, 32} {
-		if err := d.Forward(y, []float32{1, bad, 3}, 1); err == nil {
+		if err := k.Forward(y, []float32{1, bad, 3}, 1); err == nil {
 			t.Errorf("input %g accepted", bad)
 		}
 	}
-	if err := d.Forward(y, []float32{1, 31, 0}, 1); err != nil {
+	if err := k.Forward(y, []float32{1, 31, 0}, 1); err != nil {
 		t.Errorf("valid input refused: %v", err)
 	}
 }

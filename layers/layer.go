@@ -14,8 +14,9 @@ import (
 // Layer is one step of a network. Activations are always matrices
 // (rows, features); a convolution's rows are its patches.
 type Layer interface {
-	// Apply adds the layer's ops to x's graph and returns its output node.
-	Apply(x *G.Node) (*G.Node, error)
+	// Apply adds the layer's ops to x's graph, to run in ex, and returns its
+	// output node.
+	Apply(x *G.Node, ex *Exec) (*G.Node, error)
 	// Params lists the trainable parameters, in a fixed order.
 	Params() []*Param
 	// Describe says what the layer is, for manifests and logs.
@@ -56,7 +57,6 @@ type Description struct {
 	Pad       int                  `json:"padding,omitempty"`
 	Sends     int                  `json:"sends,omitempty"`
 	Shift     int                  `json:"shift,omitempty"`
-	Gain      float64              `json:"gain_per_send,omitempty"`
 	Placement *analogmac.Placement `json:"placement,omitempty"`
 }
 
@@ -64,14 +64,14 @@ type Description struct {
 type Dense struct{ *Analog }
 
 // NewDense returns an in -> out layer with zero weights.
-func NewDense(name string, in, out, sends int, place analogmac.Placement, b *Backend) (*Dense, error) {
-	a, err := newAnalog(name, in, out, sends, place, b)
+func NewDense(name string, in, out, sends int, place analogmac.Placement) (*Dense, error) {
+	a, err := newAnalog(name, in, out, sends, place)
 	return &Dense{a}, err
 }
 
 // Apply implements Layer.
-func (d *Dense) Apply(x *G.Node) (*G.Node, error) {
-	return d.apply(x, d.param().node(x.Graph()))
+func (d *Dense) Apply(x *G.Node, ex *Exec) (*G.Node, error) {
+	return d.apply(x, d.param().node(x.Graph()), ex)
 }
 
 // Params implements Layer.
@@ -84,7 +84,7 @@ func (a *Analog) param() *Param {
 // Describe implements Layer.
 func (d *Dense) Describe() Description {
 	p := d.Place
-	return Description{Type: "dense", Name: d.Name, In: d.In, Out: d.Out, Sends: d.Sends, Gain: d.backend.Gain(), Placement: &p}
+	return Description{Type: "dense", Name: d.Name, In: d.In, Out: d.Out, Sends: d.Sends, Placement: &p}
 }
 
 // Conv2d is a convolution on the analog array: every patch of the input
@@ -97,18 +97,18 @@ type Conv2d struct {
 }
 
 // NewConv2d returns a convolution over h x w x c images with zero weights.
-func NewConv2d(name string, g Geometry, outC, sends int, place analogmac.Placement, b *Backend) (*Conv2d, error) {
-	a, err := newAnalog(name, g.PatchRows, outC, sends, place, b)
+func NewConv2d(name string, g Geometry, outC, sends int, place analogmac.Placement) (*Conv2d, error) {
+	a, err := newAnalog(name, g.PatchRows, outC, sends, place)
 	return &Conv2d{Analog: a, Geom: g}, err
 }
 
 // Apply implements Layer.
-func (c *Conv2d) Apply(x *G.Node) (*G.Node, error) {
+func (c *Conv2d) Apply(x *G.Node, ex *Exec) (*G.Node, error) {
 	cols, err := G.ApplyOp(&im2colOp{base("im2col", c.id, 1), c.Geom}, x)
 	if err != nil {
 		return nil, err
 	}
-	return c.apply(cols, c.param().node(x.Graph()))
+	return c.apply(cols, c.param().node(x.Graph()), ex)
 }
 
 // Params implements Layer.
@@ -118,7 +118,7 @@ func (c *Conv2d) Params() []*Param { return []*Param{c.param()} }
 func (c *Conv2d) Describe() Description {
 	p := c.Place
 	return Description{Type: "conv2d", Name: c.Name, In: c.In, Out: c.Out, Input: []int{c.Geom.H, c.Geom.W, c.Geom.C},
-		Kernel: c.Geom.Kernel, Stride: c.Geom.Stride, Pad: c.Geom.Pad, Sends: c.Sends, Gain: c.backend.Gain(), Placement: &p}
+		Kernel: c.Geom.Kernel, Stride: c.Geom.Stride, Pad: c.Geom.Pad, Sends: c.Sends, Placement: &p}
 }
 
 // Flatten turns (batch*rows, features) into (batch, rows*features): a
@@ -126,7 +126,7 @@ func (c *Conv2d) Describe() Description {
 type Flatten struct{ PerSample int }
 
 // Apply implements Layer.
-func (f Flatten) Apply(x *G.Node) (*G.Node, error) {
+func (f Flatten) Apply(x *G.Node, _ *Exec) (*G.Node, error) {
 	s := x.Shape()
 	if len(s) != 2 || (s[0]*s[1])%f.PerSample != 0 {
 		return nil, fmt.Errorf("layers: flatten %v to rows of %d values: sizes do not divide", s, f.PerSample)
@@ -144,15 +144,14 @@ func (f Flatten) Describe() Description { return Description{Type: "flatten", Ou
 // LSB. On a device it is rounded to an integer, as the chip's digital
 // processor adds integers.
 type Bias struct {
-	Name    string
-	B       *tensor.Dense // 1 x N
-	backend *Backend
-	id      int64
+	Name string
+	B    *tensor.Dense // 1 x N
+	id   int64
 }
 
 // NewBias returns a zero bias for n columns.
-func NewBias(name string, n int, b *Backend) *Bias {
-	return &Bias{Name: name, B: newMatrix(1, n), backend: b, id: newID()}
+func NewBias(name string, n int) *Bias {
+	return &Bias{Name: name, B: newMatrix(1, n), id: newID()}
 }
 
 func (l *Bias) param() *Param { return &Param{Name: fmt.Sprintf("%s.b#%d", l.Name, l.id), Value: l.B} }
@@ -166,13 +165,14 @@ func (l *Bias) Describe() Description {
 }
 
 // Apply implements Layer.
-func (l *Bias) Apply(x *G.Node) (*G.Node, error) {
-	return G.ApplyOp(&biasOp{base("bias", l.id, 2), l}, x, l.param().node(x.Graph()))
+func (l *Bias) Apply(x *G.Node, ex *Exec) (*G.Node, error) {
+	return G.ApplyOp(&biasOp{base("bias", l.id, 2), l, ex}, x, l.param().node(x.Graph()))
 }
 
 type biasOp struct {
 	opBase
-	l *Bias
+	l  *Bias
+	ex *Exec
 }
 
 func (op *biasOp) Type() hm.Type { return fnType(2, matrixType()) }
@@ -192,7 +192,7 @@ func (op *biasOp) Do(vals ...G.Value) (G.Value, error) {
 	n := len(b)
 	out := op.output(len(y)/n, n)
 	d := out.Data().([]float32)
-	round := !op.l.backend.Float()
+	round := !op.ex.Float()
 	for i, v := range y {
 		bv := b[i%n]
 		if round {

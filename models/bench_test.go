@@ -12,20 +12,19 @@ import (
 func BenchmarkTrainStep(b *testing.B) {
 	for _, mode := range append([]string{"float"}, analogmac.Kinds()...) {
 		b.Run(mode, func(b *testing.B) {
-			net, err := New(BSS2MNISTKind, Config{})
+			net, err := New(BSS2MNISTName, mnistInput, 10)
 			if err != nil {
 				b.Fatal(err)
 			}
 			net.Init(1)
+			var d analogmac.Device
 			if mode != "float" {
-				d, err := analogmac.NewDevice(mode, 1, 1)
-				if err != nil {
+				if d, err = analogmac.NewDevice(mode, 1); err != nil {
 					b.Fatal(err)
 				}
-				net.Use(d)
 			}
 			const batch = 100
-			gr, err := net.NewGraph(batch, true)
+			gr, err := net.NewGraph(GraphOptions{Batch: batch, Train: true, On: d})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -44,8 +43,9 @@ func BenchmarkTrainStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			opt := layers.NewAdam(0.1)
+			keys := analogmac.NewNoiseKeys(1)
 			for b.Loop() {
-				if err := gr.Run(); err != nil {
+				if err := gr.Run(ctx, keys); err != nil {
 					b.Fatal(err)
 				}
 				if err := opt.Update(gr.Params(), gr.Grads()); err != nil {

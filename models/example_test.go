@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/analogloop/analogloop/analogmac"
@@ -8,22 +9,22 @@ import (
 	"github.com/analogloop/analogloop/models"
 )
 
-// Build the BrainScaleS-2 MNIST network, put it on a simulated chip and
-// classify a batch of two images.
+// Build the BrainScaleS-2 MNIST network, compile it to run on a simulated
+// chip and classify a batch of two images.
 func Example() {
-	net, err := models.New(models.BSS2MNISTKind, models.Config{})
+	net, err := models.New(models.BSS2MNISTName, models.Input{Height: 28, Width: 28, Channels: 1}, 10)
 	if err != nil {
 		panic(err)
 	}
 	net.Init(1) // seeded weights in hardware units
 
-	chip, err := analogmac.NewChip(42, 7, analogmac.DefaultChipConfig())
+	chip, err := analogmac.NewChip(42, analogmac.DefaultChipConfig())
 	if err != nil {
 		panic(err)
 	}
-	net.Use(chip) // the same network, now on chip 42
-
-	gr, err := net.NewGraph(2, false)
+	// The device is an argument of the graph: the same network could run
+	// on another chip in another graph at the same time.
+	gr, err := net.NewGraph(models.GraphOptions{Batch: 2, On: chip})
 	if err != nil {
 		panic(err)
 	}
@@ -34,7 +35,7 @@ func Example() {
 	}
 	layers.ScaleImages(gr.Input()[:784], img)
 	layers.ScaleImages(gr.Input()[784:], make([]uint8, 784)) // a blank image
-	if err := gr.Run(); err != nil {
+	if err := gr.Run(context.Background(), analogmac.NewNoiseKeys(7)); err != nil {
 		panic(err)
 	}
 	pred := make([]uint8, 2)

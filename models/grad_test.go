@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -9,9 +10,15 @@ import (
 // TestFloatGradientsMatchFiniteDifferences checks the whole graph's
 // backward pass in float mode against central differences of the loss.
 func TestFloatGradientsMatchFiniteDifferences(t *testing.T) {
-	for _, kind := range Kinds {
-		t.Run(kind, func(t *testing.T) {
-			net, err := New(kind, Config{LogitScale: 1.0 / 32})
+	for _, name := range Builtins() {
+		t.Run(name, func(t *testing.T) {
+			spec, err := Builtin(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec.LogitScale = 1.0 / 32
+			in, classes := geometryFor(name)
+			net, err := Build(spec, in, classes)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -24,7 +31,7 @@ func TestFloatGradientsMatchFiniteDifferences(t *testing.T) {
 					p.Data()[i] *= 0.3
 				}
 			}
-			gr, err := net.NewGraph(64, true)
+			gr, err := net.NewGraph(GraphOptions{Batch: 64, Train: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -32,10 +39,10 @@ func TestFloatGradientsMatchFiniteDifferences(t *testing.T) {
 			for i := range gr.Input() {
 				gr.Input()[i] = float32(rng.IntN(32))
 			}
-			if err := gr.SetLabels(testLabels(64)); err != nil {
+			if err := gr.SetLabels(testLabels(64, classes)); err != nil {
 				t.Fatal(err)
 			}
-			if err := gr.Run(); err != nil {
+			if err := gr.Run(ctx, nil); err != nil {
 				t.Fatal(err)
 			}
 			grads := make([][]float32, len(gr.Grads()))
@@ -43,7 +50,7 @@ func TestFloatGradientsMatchFiniteDifferences(t *testing.T) {
 				grads[i] = append([]float32(nil), g...)
 			}
 			lossAt := func() float64 {
-				if err := gr.Run(); err != nil {
+				if err := gr.Run(ctx, nil); err != nil {
 					t.Fatal(err)
 				}
 				return gr.Loss()
@@ -75,10 +82,23 @@ func TestFloatGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 }
 
-func testLabels(n int) []uint8 {
+func testLabels(n, classes int) []uint8 {
 	l := make([]uint8, n)
 	for i := range l {
-		l[i] = uint8((i * 7) % 10)
+		l[i] = uint8((i * 7) % classes)
 	}
 	return l
+}
+
+var ctx = context.Background()
+
+// mnistInput is the geometry of MNIST-like data.
+var mnistInput = Input{Height: 28, Width: 28, Channels: 1}
+
+// geometryFor returns the data geometry a built-in model is tested with.
+func geometryFor(name string) (Input, int) {
+	if name == YinYangName {
+		return Input{Height: 1, Width: 4, Channels: 1}, 3
+	}
+	return mnistInput, 10
 }

@@ -1,21 +1,29 @@
 package models
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/layers"
 )
 
-// Graph is a network compiled into a Gorgonia graph for a fixed batch size.
-// Training graphs also compute the loss's gradients with respect to every
-// parameter. All graphs of one network share its parameter tensors, so an
-// evaluation graph always sees the latest weights.
+// Graph is a network compiled into a Gorgonia graph for a fixed batch size,
+// to run on one device. Training graphs also compute the loss's gradients
+// with respect to every parameter. All graphs of one network share its
+// parameter tensors, so an evaluation graph always sees the latest weights;
+// everything else (buffers, programmed weights) is the graph's own, so
+// graphs of one network may run on different goroutines as long as none
+// changes the weights meanwhile. A Graph itself is used by one goroutine at
+// a time.
 type Graph struct {
 	Net   *Network
 	Batch int
+	Exec  *layers.Exec
 
 	g       *G.ExprGraph
 	vm      G.VM
@@ -27,13 +35,22 @@ type Graph struct {
 	gradBuf [][]float32
 }
 
-// NewGraph compiles n for batches of the given size; with train set, the
-// graph also computes gradients.
-func (n *Network) NewGraph(batch int, train bool) (*Graph, error) {
-	if batch < 1 {
-		return nil, fmt.Errorf("models: batch %d: want at least 1", batch)
+// GraphOptions say what a graph computes and where.
+type GraphOptions struct {
+	Batch int              // samples per run
+	Train bool             // also compute the loss and its gradients
+	On    analogmac.Device // where the analog products run; nil: float mode
+}
+
+// NewGraph compiles n for o.Batch samples per run on o.On; with o.Train,
+// the graph also computes gradients. Close the graph to free what it
+// programmed on the device.
+func (n *Network) NewGraph(o GraphOptions) (*Graph, error) {
+	batch, train := o.Batch, o.Train
+	if batch < 1 || batch > analogmac.MaxBatch {
+		return nil, fmt.Errorf("models: batch %d: want 1..%d", batch, analogmac.MaxBatch)
 	}
-	gr := &Graph{Net: n, Batch: batch, g: G.NewGraph(), params: n.Params()}
+	gr := &Graph{Net: n, Batch: batch, Exec: layers.NewExec(o.On, n.GainPerSend), g: G.NewGraph(), params: n.Params()}
 	gr.x = tensor.New(tensor.WithShape(batch, n.Inputs()), tensor.Of(tensor.Float32))
 	gr.t = tensor.New(tensor.WithShape(batch, n.Classes), tensor.Of(tensor.Float32))
 	x := G.NewMatrix(gr.g, tensor.Float32, G.WithShape(batch, n.Inputs()), G.WithName("input"), G.WithValue(gr.x))
@@ -41,7 +58,7 @@ func (n *Network) NewGraph(batch int, train bool) (*Graph, error) {
 	h := x
 	var err error
 	for i, l := range n.Layers {
-		if h, err = l.Apply(h); err != nil {
+		if h, err = l.Apply(h, gr.Exec); err != nil {
 			return nil, fmt.Errorf("models: layer %d (%s): %w", i, l.Describe().Type, err)
 		}
 	}
@@ -75,8 +92,8 @@ func (n *Network) NewGraph(batch int, train bool) (*Graph, error) {
 	return gr, nil
 }
 
-// Close releases the graph's machine.
-func (gr *Graph) Close() error { return gr.vm.Close() }
+// Close releases the graph's machine and its programs on the device.
+func (gr *Graph) Close() error { return errors.Join(gr.Exec.Close(), gr.vm.Close()) }
 
 // Input returns the input buffer (batch x inputs) to fill before Run.
 func (gr *Graph) Input() []float32 { return gr.x.Data().([]float32) }
@@ -97,10 +114,21 @@ func (gr *Graph) SetLabels(labels []uint8) error {
 	return nil
 }
 
-// Run executes the graph once on the current input (and labels).
-func (gr *Graph) Run() error {
+// Run executes the graph once on the current input (and labels). Each
+// product on a device draws its noise key from keys, in the order the
+// products run; nil keys suit a noise-free device (see layers.Exec.Begin).
+func (gr *Graph) Run(ctx context.Context, keys *analogmac.NoiseKeys) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	gr.Exec.Begin(ctx, keys)
 	gr.vm.Reset() // required before every RunAll
-	return gr.vm.RunAll()
+	err := gr.vm.RunAll()
+	gr.Exec.Begin(nil, nil)
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // Logits returns the last run's outputs (batch x classes, LSB).

@@ -1,8 +1,11 @@
 package models
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/analogloop/analogloop/analogmac"
@@ -15,9 +18,20 @@ type recorder struct {
 	calls []string
 }
 
-func (r *recorder) MatMul(dst []int8, x []uint8, w []int8, s analogmac.Shape, sends int, p analogmac.Placement) error {
-	r.calls = append(r.calls, fmt.Sprintf("%dx%dx%d sends=%d col=%d", s.Batch, s.Rows, s.Cols, sends, p.Column))
-	return r.Device.MatMul(dst, x, w, s, sends, p)
+func (r *recorder) Program(ctx context.Context, m analogmac.Matrix) (analogmac.Program, error) {
+	p, err := r.Device.Program(ctx, m)
+	return &recordedProgram{p, r}, err
+}
+
+type recordedProgram struct {
+	analogmac.Program
+	r *recorder
+}
+
+func (p *recordedProgram) Run(ctx context.Context, dst []int8, x []uint8, batch int, noise uint64) error {
+	m := p.Matrix()
+	p.r.calls = append(p.r.calls, fmt.Sprintf("%dx%dx%d sends=%d col=%d", batch, m.Rows, m.Cols, m.Sends, m.Placement.Column))
+	return p.Program.Run(ctx, dst, x, batch, noise)
 }
 
 func randomImages(gr *Graph, seed uint64) {
@@ -30,13 +44,12 @@ func randomImages(gr *Graph, seed uint64) {
 // TestForwardRunsOnTheDevice: every product of the MNIST network, in
 // evaluation and in training, goes through the device, once per layer.
 func TestForwardRunsOnTheDevice(t *testing.T) {
-	net, err := New(BSS2MNISTKind, Config{})
+	net, err := New(BSS2MNISTName, mnistInput, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	net.Init(1)
 	rec := &recorder{Device: analogmac.NewIdeal()}
-	net.Use(rec)
 	s := net.Analog()
 	want := []string{
 		fmt.Sprintf("200x100x20 sends=%d col=0", s[0].Sends),
@@ -45,15 +58,16 @@ func TestForwardRunsOnTheDevice(t *testing.T) {
 	}
 	for _, train := range []bool{false, true} {
 		rec.calls = nil
-		gr, err := net.NewGraph(8, train)
+		gr, err := net.NewGraph(GraphOptions{Batch: 8, Train: train, On: rec})
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer gr.Close()
 		randomImages(gr, 1)
 		if err := gr.SetLabels(make([]uint8, 8)); err != nil {
 			t.Fatal(err)
 		}
-		if err := gr.Run(); err != nil {
+		if err := gr.Run(ctx, nil); err != nil {
 			t.Fatal(err)
 		}
 		if fmt.Sprint(rec.calls) != fmt.Sprint(want) {
@@ -64,13 +78,13 @@ func TestForwardRunsOnTheDevice(t *testing.T) {
 
 func logitsOn(t *testing.T, net *Network, d analogmac.Device, seed uint64) []float32 {
 	t.Helper()
-	net.Use(d)
-	gr, err := net.NewGraph(50, false)
+	gr, err := net.NewGraph(GraphOptions{Batch: 50, On: d})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer gr.Close()
 	randomImages(gr, seed)
-	if err := gr.Run(); err != nil {
+	if err := gr.Run(ctx, analogmac.NewNoiseKeys(seed)); err != nil {
 		t.Fatal(err)
 	}
 	return append([]float32(nil), gr.Logits()...)
@@ -90,7 +104,7 @@ func differing(a, b []float32) int {
 // network's outputs; a chip without deviations or noise gives Ideal's;
 // the same seeds reproduce the same outputs.
 func TestChipDeviationsReachTheOutputs(t *testing.T) {
-	net, err := New(BSS2MNISTKind, Config{})
+	net, err := New(BSS2MNISTName, mnistInput, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +114,7 @@ func TestChipDeviationsReachTheOutputs(t *testing.T) {
 	clean := analogmac.DefaultChipConfig()
 	clean.ColumnGainStd, clean.ColumnOffsetStd, clean.SynapseMismatchStd, clean.TrialNoiseStd = 0, 0, 0, 0
 	clean.LinearRange, clean.LinearRangeStd = 1000, 0
-	chip, err := analogmac.NewChip(1, 1, clean)
+	chip, err := analogmac.NewChip(1, clean)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,41 +123,45 @@ func TestChipDeviationsReachTheOutputs(t *testing.T) {
 	}
 	offsets := clean
 	offsets.ColumnOffsetStd = 20
-	chip, err = analogmac.NewChip(1, 1, offsets)
+	chip, err = analogmac.NewChip(1, offsets)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := differing(ideal, logitsOn(t, net, chip, 1)); n < len(ideal)/2 {
 		t.Fatalf("column offsets of std 20 LSB changed only %d of %d outputs", n, len(ideal))
 	}
-	a, _ := analogmac.NewChip(3, 4, analogmac.DefaultChipConfig())
-	b, _ := analogmac.NewChip(3, 4, analogmac.DefaultChipConfig())
+	a, _ := analogmac.NewChip(3, analogmac.DefaultChipConfig())
+	b, _ := analogmac.NewChip(3, analogmac.DefaultChipConfig())
 	if n := differing(logitsOn(t, net, a, 1), logitsOn(t, net, b, 1)); n != 0 {
 		t.Fatalf("same chip and noise seeds differ in %d outputs", n)
 	}
 }
 
 func TestNewRejects(t *testing.T) {
-	if _, err := New("resnet", Config{}); err == nil {
+	if _, err := New("resnet", mnistInput, 10); err == nil {
 		t.Error("unknown model accepted")
 	}
-	if _, err := New(BSS2MNISTKind, Config{Sends: []int{1, 2}}); err == nil {
-		t.Error("two sends for three layers accepted")
+	if _, err := New(BSS2MNISTName, Input{Height: 32, Width: 32, Channels: 3}, 10); !errors.Is(err, ErrInvalidSpec) {
+		t.Errorf("the MNIST network on 32x32x3 data: got %v, want ErrInvalidSpec", err)
 	}
-	if _, err := New(BSS2MNISTKind, Config{Sends: []int{1, 0, 2}}); err == nil {
-		t.Error("zero sends accepted")
+	spec := BSS2MNIST()
+	spec.Layers[3].Sends = -1
+	if _, err := Build(spec, mnistInput, 10); !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), `layer 3 (dense): field "sends"`) {
+		t.Errorf("negative sends: got %v, want a SpecError naming layer 3's sends", err)
 	}
 }
 
 // TestInitUsesTheADCRange: after Init, the first layer's outputs on MNIST-
 // like inputs spread over a good part of the ADC range without clamping.
 func TestInitUsesTheADCRange(t *testing.T) {
-	net, err := New(MLPKind, Config{})
+	net, err := New(MLPName, mnistInput, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	net.Init(9)
 	d := net.Layers[0].(*layers.Dense)
+	ex := layers.NewExec(analogmac.NewIdeal(), net.GainPerSend)
+	defer ex.Close()
 	const batch = 64
 	rng := rand.New(rand.NewPCG(4, 4))
 	x := make([]float32, batch*784)
@@ -153,7 +171,7 @@ func TestInitUsesTheADCRange(t *testing.T) {
 		}
 	}
 	y := make([]float32, batch*d.Out)
-	if err := d.Forward(y, x, batch); err != nil {
+	if err := d.NewKernel(ex).Forward(y, x, batch); err != nil {
 		t.Fatal(err)
 	}
 	var s2 float64

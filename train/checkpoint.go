@@ -10,11 +10,12 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/analogloop/analogloop/internal/atomicfile"
 	"github.com/analogloop/analogloop/layers"
 )
 
 // checkpointVersion changes whenever Checkpoint's meaning changes.
-const checkpointVersion = 1
+const checkpointVersion = 2
 
 // CheckpointFile is the checkpoint's name inside the output directory.
 const CheckpointFile = "checkpoint.gob"
@@ -52,10 +53,15 @@ func (c *Checkpoint) Save(dir string) error {
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	buf.Write(sum[:])
-	return writeAtomic(filepath.Join(dir, CheckpointFile), buf.Bytes())
+	return atomicfile.Write(filepath.Join(dir, CheckpointFile), buf.Bytes())
 }
 
-// LoadCheckpoint reads dir's checkpoint; fs.ErrNotExist when there is none.
+// ErrDamagedCheckpoint is a checkpoint that fails its checksum or cannot be
+// decoded.
+var ErrDamagedCheckpoint = errors.New("damaged checkpoint")
+
+// LoadCheckpoint reads dir's checkpoint; fs.ErrNotExist when there is none,
+// ErrDamagedCheckpoint when it is damaged.
 func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	path := filepath.Join(dir, CheckpointFile)
 	b, err := os.ReadFile(path)
@@ -63,15 +69,24 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 		return nil, err
 	}
 	if len(b) < sha256.Size {
-		return nil, fmt.Errorf("train: %s: %d bytes, too short to be a checkpoint", path, len(b))
+		return nil, fmt.Errorf("train: %s: %d bytes, too short to be a checkpoint: %w", path, len(b), ErrDamagedCheckpoint)
 	}
 	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
 	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
-		return nil, fmt.Errorf("train: %s: checksum mismatch: the file is damaged", path)
+		return nil, fmt.Errorf("train: %s: checksum mismatch: the file is damaged: %w", path, ErrDamagedCheckpoint)
+	}
+	// The version first: gob skips the fields a struct does not name, so
+	// an older checkpoint is named as such rather than as damaged.
+	var head struct{ Version int }
+	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&head); err != nil {
+		return nil, fmt.Errorf("train: %s: %w: %v", path, ErrDamagedCheckpoint, err)
+	}
+	if head.Version != checkpointVersion {
+		return nil, fmt.Errorf("train: %s: checkpoint version %d, this program reads version %d: finish that run with the version that started it", path, head.Version, checkpointVersion)
 	}
 	var c Checkpoint
 	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&c); err != nil {
-		return nil, fmt.Errorf("train: %s: %w", path, err)
+		return nil, fmt.Errorf("train: %s: %w: %v", path, ErrDamagedCheckpoint, err)
 	}
 	if c.Version != checkpointVersion {
 		return nil, fmt.Errorf("train: %s: checkpoint version %d, this program reads version %d", path, c.Version, checkpointVersion)

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,116 +13,40 @@ import (
 	"time"
 
 	"github.com/analogloop/analogloop/analogmac"
-	"github.com/analogloop/analogloop/datasets/mnist"
+	"github.com/analogloop/analogloop/datasets"
+	"github.com/analogloop/analogloop/export"
 	"github.com/analogloop/analogloop/layers"
 	"github.com/analogloop/analogloop/models"
 )
 
-// Config is one experiment. DefaultConfig reproduces the reference run.
-type Config struct {
-	Dataset   string  `json:"dataset"`
-	Data      string  `json:"data_dir,omitempty"`
-	Model     string  `json:"model"`
-	Epochs    int     `json:"epochs"`
-	HILEpochs int     `json:"hil_epochs"`
-	Batch     int     `json:"batch"`
-	LR        float64 `json:"lr"`
-	HILLR     float64 `json:"hil_lr"`
-	LRDecay   float64 `json:"lr_decay_per_epoch"`
-	Augment   int     `json:"augment_shift_px"`
-	Device    string  `json:"device"`
-	Chip      uint64  `json:"chip"`
-	OtherChip uint64  `json:"other_chip"`
-	Trials    int     `json:"trials"`
-	Seed      uint64  `json:"seed"`
-	// LogitScale turns output LSB into softmax logits.
-	LogitScale float64 `json:"logit_scale"`
-	// TrainLimit and TestLimit, when > 0, use only the first samples of
-	// each split: for tests and quick looks, never for reported results.
-	TrainLimit int `json:"train_limit,omitempty"`
-	TestLimit  int `json:"test_limit,omitempty"`
-}
-
-// DefaultConfig is the reference experiment: `go run ./cmd/train` with no
-// flags.
-func DefaultConfig() Config {
-	return Config{
-		Dataset: "mnist", Model: models.BSS2MNISTKind,
-		Epochs: 20, HILEpochs: 8, Batch: 100,
-		LR: 0.3, HILLR: 0.03, LRDecay: 0.9, Augment: 1,
-		Device: analogmac.KindChip, Chip: 1, OtherChip: 2, Trials: 10, Seed: 1,
-		LogitScale: 0.25,
-	}
-}
-
-// Validate reports the first value that cannot work, naming the flag.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(flag string, v any, want string) {
-		errs = append(errs, fmt.Errorf("-%s %v: want %s", flag, v, want))
-	}
-	if c.Dataset != "mnist" && c.Dataset != "fashion-mnist" {
-		bad("dataset", c.Dataset, "mnist or fashion-mnist")
-	}
-	if !slices.Contains(models.Kinds, c.Model) {
-		bad("model", c.Model, fmt.Sprint("one of ", models.Kinds))
-	}
-	if c.Epochs < 0 {
-		bad("epochs", c.Epochs, "0 or more")
-	}
-	if c.HILEpochs < 0 {
-		bad("hil-epochs", c.HILEpochs, "0 or more")
-	}
-	if c.Batch < 1 || c.Batch > 60000 {
-		bad("batch", c.Batch, "1..60000")
-	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"lr", c.LR}, {"hil-lr", c.HILLR}, {"logit-scale", c.LogitScale}} {
-		if !(f.v > 0) || math.IsInf(f.v, 0) {
-			bad(f.name, f.v, "a positive number")
-		}
-	}
-	if !(c.LRDecay > 0 && c.LRDecay <= 1) {
-		bad("lr-decay", c.LRDecay, "in (0, 1]")
-	}
-	if c.Augment < 0 || c.Augment > 8 {
-		bad("augment", c.Augment, "0..8 pixels")
-	}
-	if !slices.Contains(analogmac.Kinds(), c.Device) {
-		bad("device", c.Device, fmt.Sprint("one of ", analogmac.Kinds()))
-	}
-	if c.Device == analogmac.KindChip && c.OtherChip == c.Chip {
-		bad("other-chip", c.OtherChip, "a chip seed different from -chip")
-	}
-	if c.Trials < 1 {
-		bad("trials", c.Trials, "1 or more")
-	}
-	if c.TrainLimit < 0 || c.TestLimit < 0 {
-		bad("train-limit/-test-limit", fmt.Sprint(c.TrainLimit, " ", c.TestLimit), "0 (all) or more")
-	}
-	if c.TrainLimit > 0 && c.TrainLimit < c.Batch {
-		bad("train-limit", c.TrainLimit, fmt.Sprint("at least one batch (", c.Batch, ")"))
-	}
-	return errors.Join(errs...)
-}
-
-// Trials is an accuracy measured over repeated runs with fresh noise, on
-// the chip named (for the chip device).
+// Trials is an accuracy measured over repeated runs with fresh noise on
+// one device.
 type Trials struct {
-	Chip *uint64 `json:"chip,omitempty"`
-	AccuracyStats
+	Chip *uint64 `json:"chip,omitempty"` // the chip seed, for a chip
+	export.AccuracyStats
+}
+
+// DataInfo describes the data a run used.
+type DataInfo struct {
+	Name     string `json:"name"`
+	Source   string `json:"source,omitempty"`
+	Train    int    `json:"train"` // samples used, after TrainLimit
+	Test     int    `json:"test"`  // samples used, after TestLimit
+	Height   int    `json:"height"`
+	Width    int    `json:"width"`
+	Channels int    `json:"channels"`
+	Classes  int    `json:"classes"`
 }
 
 // Results is results.json.
 type Results struct {
 	Accuracy struct {
-		Float            float64 `json:"float"`
-		Ideal            float64 `json:"ideal"`
-		ChipDirect       Trials  `json:"chip_direct"`
-		ChipHIL          Trials  `json:"chip_hil"`
-		ChipHILOtherChip Trials  `json:"chip_hil_other_chip"`
+		Float      float64 `json:"float"`
+		Ideal      float64 `json:"ideal"`
+		ChipDirect Trials  `json:"chip_direct"`
+		ChipHIL    Trials  `json:"chip_hil"`
+		// ChipHILOtherChip is absent when the run had no unseen device.
+		ChipHILOtherChip *Trials `json:"chip_hil_other_chip,omitempty"`
 		IdealHIL         float64 `json:"ideal_hil"`
 	} `json:"accuracy"`
 	Throughput struct {
@@ -129,11 +54,15 @@ type Results struct {
 		TrainHIL   float64 `json:"train_hil"`
 		EvalChip   float64 `json:"eval_chip"`
 	} `json:"throughput_img_per_s"`
-	WallSeconds float64              `json:"wall_seconds"`
-	Config      Config               `json:"config"`
-	Model       models.Config        `json:"model"`
-	Device      analogmac.DeviceInfo `json:"device"`
-	History     struct {
+	WallSeconds float64     `json:"wall_seconds"`
+	Config      Config      `json:"config"`
+	Model       models.Spec `json:"model"` // resolved: every default filled in
+	Data        DataInfo    `json:"data"`
+	// Device is the device in the loop, which the chip rows are measured
+	// on; UnseenDevice the one never trained on, if any.
+	Device       analogmac.Spec  `json:"device"`
+	UnseenDevice *analogmac.Spec `json:"unseen_device,omitempty"`
+	History      struct {
 		Float []EpochStats `json:"float"`
 		HIL   []EpochStats `json:"hil"`
 	} `json:"history"`
@@ -151,15 +80,28 @@ const (
 	phaseDone      = "done"
 )
 
-// Options are how a run reports and where it may stop.
+// Options are what a run works on and how it reports.
 type Options struct {
-	Out      string
-	Resume   bool
+	// Out is the run directory: results, plots, exports, checkpoint.
+	Out string
+	// Resume continues the run whose checkpoint is in Out, with the
+	// recorded Config (Run's cfg argument is then ignored).
+	Resume bool
+	// Data is what the run trains and evaluates on; its name must be
+	// Config.Dataset.
+	Data *datasets.Data
+	// InLoop is the device trained with in the loop and evaluated on.
+	InLoop analogmac.Device
+	// Unseen, if set, is a device never trained on that the retrained
+	// network is also evaluated on (another chip); without it that row is
+	// skipped, and the log says so.
+	Unseen analogmac.Device
+	// Parallel is the number of evaluation trials run at once (0: 1).
+	// Results do not depend on it.
+	Parallel int
 	Logger   *slog.Logger // nil: slog.Default()
 	Progress io.Writer    // live progress line; nil: none
 	Command  string       // recorded in the results
-	// Data, when set, is used instead of loading Config.Dataset.
-	Data *mnist.Data
 	// onBatch, for tests, is called after every training batch.
 	onBatch func(phase string, epoch, batch int)
 }
@@ -167,6 +109,10 @@ type Options struct {
 // ErrInterrupted is returned when the context ends a run early; the
 // checkpoint then holds everything needed to resume.
 var ErrInterrupted = errors.New("train: interrupted")
+
+// ErrMismatch is a resume whose data, devices or code differ from those
+// the run started with.
+var ErrMismatch = errors.New("train: does not match the run being resumed")
 
 // testHookRunner, for tests, sees the runner once its network exists.
 var testHookRunner func(*runner)
@@ -176,7 +122,7 @@ type runner struct {
 	cfg   Config
 	opt   Options
 	log   *slog.Logger
-	data  *mnist.Data
+	data  *datasets.Data
 	net   *models.Network
 	ck    *Checkpoint
 	start time.Time
@@ -184,11 +130,23 @@ type runner struct {
 }
 
 // Run performs (or, with opt.Resume, continues) the experiment and writes
-// its outputs into opt.Out.
+// its outputs into opt.Out: train in float on the host; evaluate in float,
+// on the ideal device and on opt.InLoop without retraining; retrain with
+// opt.InLoop in the loop; evaluate on it, on opt.Unseen and on the ideal
+// device; export both networks. Every random draw derives from cfg.Seed.
 func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 	r := &runner{cfg: cfg, opt: opt, log: opt.Logger, start: time.Now()}
 	if r.log == nil {
 		r.log = slog.Default()
+	}
+	if opt.InLoop == nil {
+		return nil, errors.New("train: Options.InLoop: no device to train with")
+	}
+	if opt.Data == nil {
+		return nil, errors.New("train: Options.Data: no data")
+	}
+	if err := opt.Data.Validate(); err != nil {
+		return nil, err
 	}
 	if err := checkWritable(opt.Out); err != nil {
 		return nil, err
@@ -197,15 +155,11 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 		ck, err := LoadCheckpoint(opt.Out)
 		if err != nil {
 			if isNotExist(err) {
-				return nil, fmt.Errorf("train: -resume: no checkpoint in %s", opt.Out)
+				return nil, fmt.Errorf("train: resume: no checkpoint in %s", opt.Out)
 			}
 			return nil, err
 		}
-		data := cfg.Data
 		r.cfg = ck.Config // a resumed run is the run that was started
-		if data != "" {   // but its data may have moved
-			r.cfg.Data = data
-		}
 		r.ck = ck
 		r.wall0 = ck.Results.WallSeconds
 		r.log.Info("resuming", "checkpoint", filepath.Join(opt.Out, CheckpointFile), "phase", ck.Phase, "epoch", ck.Epoch, "batch", ck.Partial.Batch)
@@ -221,27 +175,25 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 		}
 	}
 	var err error
-	if r.data, err = r.load(ctx); err != nil {
+	if r.data, err = r.limitData(opt.Data); err != nil {
 		return nil, err
 	}
-	if r.net, err = models.New(r.cfg.Model, models.Config{LogitScale: r.cfg.LogitScale}); err != nil {
+	if r.net, err = r.build(); err != nil {
 		return nil, err
 	}
 	if r.ck == nil {
 		r.net.Init(r.cfg.Seed)
 		r.ck = &Checkpoint{Version: checkpointVersion, Config: r.cfg, Phase: phaseFloat}
-		r.ck.Results.Config = r.cfg
-		r.ck.Results.Model = r.net.Config
-		r.ck.Results.Command = opt.Command
-	} else {
-		// The model is rebuilt from today's code: refuse to continue if
-		// that gives other hyper-parameters than the run started with.
-		if got, want := fmt.Sprint(r.net.Config), fmt.Sprint(r.ck.Results.Model); got != want {
-			return nil, fmt.Errorf("train: the checkpoint's model was %s, this program builds %s: finish the run with the version that started it", want, got)
+		res := &r.ck.Results
+		res.Config, res.Model, res.Data = r.cfg, r.net.Spec, r.dataInfo()
+		res.Device = analogmac.Describe(opt.InLoop)
+		if opt.Unseen != nil {
+			u := analogmac.Describe(opt.Unseen)
+			res.UnseenDevice = &u
 		}
-		if err := r.restoreWeights(); err != nil {
-			return nil, err
-		}
+		res.Command = opt.Command
+	} else if err := r.checkResume(); err != nil {
+		return nil, err
 	}
 	if testHookRunner != nil {
 		testHookRunner(r)
@@ -254,11 +206,7 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 		case phaseEvalFloat:
 			err = r.evalFloat(ctx)
 		case phaseHIL:
-			dev, derr := r.device(r.cfg.Chip, 0)
-			if derr != nil {
-				return nil, derr
-			}
-			err = r.trainPhase(ctx, phaseHIL, r.cfg.HILEpochs, r.cfg.HILLR, dev, phaseEvalHIL)
+			err = r.trainPhase(ctx, phaseHIL, r.cfg.HILEpochs, r.cfg.HILLR, opt.InLoop, phaseEvalHIL)
 		case phaseEvalHIL:
 			err = r.evalHIL(ctx)
 		default:
@@ -286,38 +234,90 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 	return res, nil
 }
 
-func (r *runner) load(ctx context.Context) (*mnist.Data, error) {
-	d := r.opt.Data
-	if d == nil {
-		var err error
-		d, err = mnist.Load(ctx, mnist.Options{Dataset: r.cfg.Dataset, Dir: r.cfg.Data, Progress: r.opt.Progress, Logger: r.log})
-		if err != nil {
-			return nil, err
-		}
+// limitData checks the data against the configuration and applies the
+// limits.
+func (r *runner) limitData(d *datasets.Data) (*datasets.Data, error) {
+	c := r.cfg
+	if d.Name != c.Dataset {
+		return nil, fmt.Errorf("train: Config.Dataset is %q, the data is %q", c.Dataset, d.Name)
 	}
-	limit := func(s *mnist.Set, n int) *mnist.Set {
-		if n <= 0 || n >= s.N {
-			return s
-		}
-		per := s.Rows * s.Cols
-		return &mnist.Set{N: n, Rows: s.Rows, Cols: s.Cols, Images: s.Images[:n*per], Labels: s.Labels[:n]}
+	if c.TrainLimit > d.Train.N {
+		return nil, &FieldError{Field: "TrainLimit", Value: c.TrainLimit, Want: fmt.Sprintf("at most the %d training samples of %s", d.Train.N, d.Name)}
 	}
-	return &mnist.Data{Name: d.Name, Dir: d.Dir, Train: limit(d.Train, r.cfg.TrainLimit), Test: limit(d.Test, r.cfg.TestLimit)}, nil
+	if c.TestLimit > d.Test.N {
+		return nil, &FieldError{Field: "TestLimit", Value: c.TestLimit, Want: fmt.Sprintf("at most the %d test samples of %s", d.Test.N, d.Name)}
+	}
+	train := d.Train.Head(c.TrainLimit)
+	if c.Batch > train.N {
+		return nil, &FieldError{Field: "Batch", Value: c.Batch, Want: fmt.Sprintf("at most the %d training samples", train.N)}
+	}
+	if c.Augment > 0 && (train.Height < 2*c.Augment+1 || train.Width < 2*c.Augment+1) {
+		return nil, &FieldError{Field: "Augment", Value: c.Augment,
+			Want: fmt.Sprintf("0: shifts of %d pixels need images, %s samples are %dx%d", c.Augment, d.Name, train.Height, train.Width)}
+	}
+	return &datasets.Data{Name: d.Name, Source: d.Source, Train: train, Test: d.Test.Head(c.TestLimit)}, nil
 }
 
-// device returns a fresh device of the configured kind for a chip seed.
-func (r *runner) device(chip, noise uint64) (analogmac.Device, error) {
-	return analogmac.NewDevice(r.cfg.Device, chip, noise)
+func (r *runner) dataInfo() DataInfo {
+	d := r.data
+	return DataInfo{Name: d.Name, Source: d.Source, Train: d.Train.N, Test: d.Test.N,
+		Height: d.Train.Height, Width: d.Train.Width, Channels: d.Train.Channels, Classes: d.Train.Classes}
+}
+
+// build makes the configured network for the data.
+func (r *runner) build() (*models.Network, error) {
+	spec := r.cfg.Model.Clone()
+	if r.cfg.LogitScale != 0 {
+		spec.LogitScale = r.cfg.LogitScale
+	}
+	t := r.data.Train
+	return models.Build(spec, models.Input{Height: t.Height, Width: t.Width, Channels: t.Channels}, t.Classes)
+}
+
+// checkResume refuses to continue a run on other data, other devices or a
+// network that today's code builds differently.
+func (r *runner) checkResume() error {
+	res := &r.ck.Results
+	if got, want := jsonOf(r.net.Spec), jsonOf(res.Model); got != want {
+		return fmt.Errorf("%w: the checkpoint's model was %s, this program builds %s: finish the run with the version that started it", ErrMismatch, want, got)
+	}
+	if got := r.dataInfo(); got.Train != res.Data.Train || got.Test != res.Data.Test || got.Classes != res.Data.Classes {
+		return fmt.Errorf("%w: the run used %s with %d/%d samples, this data has %d/%d", ErrMismatch, res.Data.Name, res.Data.Train, res.Data.Test, got.Train, got.Test)
+	}
+	if got := analogmac.Describe(r.opt.InLoop); jsonOf(got) != jsonOf(res.Device) {
+		return fmt.Errorf("%w: the run trains with %v, this device is %v", ErrMismatch, res.Device, got)
+	}
+	switch {
+	case res.UnseenDevice == nil && r.opt.Unseen != nil:
+		return fmt.Errorf("%w: the run has no unseen device, this resume gives one (%v)", ErrMismatch, analogmac.Describe(r.opt.Unseen))
+	case res.UnseenDevice != nil && r.opt.Unseen == nil:
+		return fmt.Errorf("%w: the run also evaluates on the unseen %v: give that device again", ErrMismatch, *res.UnseenDevice)
+	case res.UnseenDevice != nil && jsonOf(analogmac.Describe(r.opt.Unseen)) != jsonOf(*res.UnseenDevice):
+		return fmt.Errorf("%w: the run's unseen device is %v, this one is %v", ErrMismatch, *res.UnseenDevice, analogmac.Describe(r.opt.Unseen))
+	}
+	if err := r.restoreWeights(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// jsonOf is v's JSON: how recorded descriptions are compared.
+func jsonOf(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "unencodable: " + err.Error()
+	}
+	return string(b)
 }
 
 func (r *runner) restoreWeights() error {
 	ps := r.net.Params()
 	if len(ps) != len(r.ck.Weights) {
-		return fmt.Errorf("train: checkpoint holds %d parameters, model %s has %d", len(r.ck.Weights), r.cfg.Model, len(ps))
+		return fmt.Errorf("%w: checkpoint holds %d parameters, the model has %d", ErrMismatch, len(r.ck.Weights), len(ps))
 	}
 	for i, p := range ps {
 		if len(p.Data()) != len(r.ck.Weights[i]) {
-			return fmt.Errorf("train: checkpoint parameter %d has %d values, model wants %d", i, len(r.ck.Weights[i]), len(p.Data()))
+			return fmt.Errorf("%w: checkpoint parameter %d has %d values, the model wants %d", ErrMismatch, i, len(r.ck.Weights[i]), len(p.Data()))
 		}
 		copy(p.Data(), r.ck.Weights[i])
 	}
@@ -335,16 +335,15 @@ func (r *runner) save() error {
 	return r.ck.Save(r.opt.Out)
 }
 
-// trainPhase runs a phase's epochs from the checkpoint's position, with a
-// checkpoint after every epoch, then moves on to next.
+// trainPhase runs a phase's epochs from the checkpoint's position on dev
+// (nil: float), with a checkpoint after every epoch, then moves on to next.
 func (r *runner) trainPhase(ctx context.Context, phase string, epochs int, lr float64, dev analogmac.Device, next string) error {
-	r.net.Use(dev)
-	gr, err := r.net.NewGraph(r.cfg.Batch, true)
+	gr, err := r.net.NewGraph(models.GraphOptions{Batch: r.cfg.Batch, Train: true, On: dev})
 	if err != nil {
 		return err
 	}
 	defer gr.Close()
-	ev, err := r.net.NewGraph(evalBatch, false)
+	ev, err := r.net.NewGraph(models.GraphOptions{Batch: min(evalBatch, r.data.Test.N), On: dev})
 	if err != nil {
 		return err
 	}
@@ -359,7 +358,10 @@ func (r *runner) trainPhase(ctx context.Context, phase string, epochs int, lr fl
 		e := r.ck.Epoch
 		adam.LR = lr * math.Pow(r.cfg.LRDecay, float64(e))
 		prog := r.progress(fmt.Sprintf("%s epoch %d/%d", phase, e+1, epochs))
-		st, err := Epoch(ctx, gr, adam, r.data.Train, r.cfg.Augment, r.cfg.Seed, phase, e, &r.ck.Partial, r.batchHook(phase, e, prog))
+		st, err := Epoch(ctx, gr, adam, EpochOptions{
+			Set: r.data.Train, Augment: r.cfg.Augment, Seed: r.cfg.Seed, Stream: phase, Epoch: e,
+			Partial: &r.ck.Partial, Progress: r.batchHook(phase, e, prog),
+		})
 		r.ck.Adam = adam.State
 		r.endProgress()
 		if err != nil {
@@ -367,10 +369,7 @@ func (r *runner) trainPhase(ctx context.Context, phase string, epochs int, lr fl
 		}
 		// Test accuracy with this epoch's weights: in float mode exact; in
 		// the loop one trial on the training device with its own noise.
-		if ns, ok := dev.(analogmac.NoiseSeeder); ok {
-			ns.SeedNoise(streamSeed(r.cfg.Seed, phase+"/test", e))
-		}
-		if st.TestAcc, err = Accuracy(ctx, ev, r.data.Test); err != nil {
+		if st.TestAcc, err = Accuracy(ctx, ev, r.data.Test, analogmac.NewNoiseKeys(streamSeed(r.cfg.Seed, phase+"/test", e))); err != nil {
 			return err
 		}
 		*hist = append(*hist, st)
@@ -420,17 +419,18 @@ func throughput(h []EpochStats) float64 {
 const evalBatch = 500
 
 // evalFloat measures the float-trained network: in float, on the ideal
-// device, and moved to the chip without retraining; then exports it.
+// device, and moved to the in-loop device without retraining; then
+// exports it.
 func (r *runner) evalFloat(ctx context.Context) error {
 	res := &r.ck.Results
 	var err error
 	if res.Accuracy.Float, err = r.once(ctx, nil); err != nil {
 		return err
 	}
-	if res.Accuracy.Ideal, err = r.once(ctx, analogmac.NewIdeal()); err != nil {
+	if res.Accuracy.Ideal, err = r.once(ctx, export.IdealDevice(r.net)); err != nil {
 		return err
 	}
-	if res.Accuracy.ChipDirect, err = r.trials(ctx, "chip_direct", r.cfg.Chip); err != nil {
+	if res.Accuracy.ChipDirect, err = r.trials(ctx, "chip_direct", r.opt.InLoop); err != nil {
 		return err
 	}
 	r.log.Info("float network evaluated", "float", round4(res.Accuracy.Float), "ideal", round4(res.Accuracy.Ideal),
@@ -442,22 +442,32 @@ func (r *runner) evalFloat(ctx context.Context) error {
 	return r.save()
 }
 
-// evalHIL measures the retrained network on its chip, on a chip it has
-// never seen, and on the ideal device; then exports it.
+// evalHIL measures the retrained network on its device, on the unseen
+// device, and on the ideal device; then exports it.
 func (r *runner) evalHIL(ctx context.Context) error {
 	res := &r.ck.Results
 	var err error
-	if res.Accuracy.ChipHIL, err = r.trials(ctx, "chip_hil", r.cfg.Chip); err != nil {
+	if res.Accuracy.ChipHIL, err = r.trials(ctx, "chip_hil", r.opt.InLoop); err != nil {
 		return err
 	}
-	if res.Accuracy.ChipHILOtherChip, err = r.trials(ctx, "chip_hil_other_chip", r.cfg.OtherChip); err != nil {
+	if r.opt.Unseen != nil {
+		t, err := r.trials(ctx, "chip_hil_other_chip", r.opt.Unseen)
+		if err != nil {
+			return err
+		}
+		res.Accuracy.ChipHILOtherChip = &t
+	} else {
+		res.Accuracy.ChipHILOtherChip = nil
+		r.log.Info("no unseen device given: the retrained network is not evaluated on a chip it never saw")
+	}
+	if res.Accuracy.IdealHIL, err = r.once(ctx, export.IdealDevice(r.net)); err != nil {
 		return err
 	}
-	if res.Accuracy.IdealHIL, err = r.once(ctx, analogmac.NewIdeal()); err != nil {
-		return err
+	args := []any{"chip_hil_mean", round4(res.Accuracy.ChipHIL.Mean), "chip_hil_std", round4(res.Accuracy.ChipHIL.Std), "ideal", round4(res.Accuracy.IdealHIL)}
+	if o := res.Accuracy.ChipHILOtherChip; o != nil {
+		args = append(args, "other_chip_mean", round4(o.Mean))
 	}
-	r.log.Info("retrained network evaluated", "chip_hil_mean", round4(res.Accuracy.ChipHIL.Mean), "chip_hil_std", round4(res.Accuracy.ChipHIL.Std),
-		"other_chip_mean", round4(res.Accuracy.ChipHILOtherChip.Mean), "ideal", round4(res.Accuracy.IdealHIL))
+	r.log.Info("retrained network evaluated", args...)
 	if err := r.export("hil", res.Accuracy.ChipHIL, res.Accuracy.IdealHIL); err != nil {
 		return err
 	}
@@ -465,77 +475,26 @@ func (r *runner) evalHIL(ctx context.Context) error {
 	return nil
 }
 
-// once evaluates on a noiseless backend (nil: float).
+// once evaluates on a noiseless device (nil: float).
 func (r *runner) once(ctx context.Context, dev analogmac.Device) (float64, error) {
-	r.net.Use(dev)
-	ev, err := r.net.NewGraph(evalBatch, false)
+	ev, err := r.net.NewGraph(models.GraphOptions{Batch: min(evalBatch, r.data.Test.N), On: dev})
 	if err != nil {
 		return 0, err
 	}
 	defer ev.Close()
-	return Accuracy(ctx, ev, r.data.Test)
+	return Accuracy(ctx, ev, r.data.Test, nil)
 }
 
-// trials evaluates on the configured device for chip, Trials times, each
-// with fresh trial-to-trial noise drawn from the run's seed.
-func (r *runner) trials(ctx context.Context, name string, chip uint64) (Trials, error) {
-	if r.ck.Results.Device.Kind == "" {
-		dev, err := r.device(chip, 0)
-		if err != nil {
-			return Trials{}, err
-		}
-		r.ck.Results.Device = analogmac.Describe(dev)
-	}
-	t, ips, err := MeasureTrials(ctx, r.net, r.data.Test, r.cfg.Device, chip, r.cfg.Trials, streamSeed(r.cfg.Seed, name, 0), r.progress("evaluating "+name))
+// trials evaluates on dev Trials times, each with fresh trial-to-trial
+// noise drawn from the run's seed.
+func (r *runner) trials(ctx context.Context, name string, dev analogmac.Device) (Trials, error) {
+	t, ips, err := MeasureTrials(ctx, r.net, r.data.Test, dev, TrialOptions{
+		N: r.cfg.Trials, Seed: streamSeed(r.cfg.Seed, name, 0), Parallel: r.opt.Parallel,
+		Progress: r.progress("evaluating " + name),
+	})
 	r.endProgress()
 	r.ck.Results.Throughput.EvalChip = ips
 	return t, err
-}
-
-// MeasureTrials evaluates net on set on a device of the given kind and chip
-// seed, n times, each trial on a fresh device whose noise seed is derived
-// from seed, and returns the accuracies with their mean and std and the
-// images per second evaluated. It leaves net on the last trial's device.
-func MeasureTrials(ctx context.Context, net *models.Network, set *mnist.Set, kind string, chip uint64, n int, seed uint64, prog Progress) (Trials, float64, error) {
-	t := Trials{AccuracyStats: AccuracyStats{Trials: make([]float64, n)}}
-	if kind == analogmac.KindChip {
-		t.Chip = &chip
-	}
-	ev, err := net.NewGraph(evalBatch, false)
-	if err != nil {
-		return t, 0, err
-	}
-	defer ev.Close()
-	start := time.Now()
-	for i := range t.Trials {
-		dev, err := analogmac.NewDevice(kind, chip, streamSeed(seed, "trial", i))
-		if err != nil {
-			return t, 0, err
-		}
-		net.Use(dev)
-		if t.Trials[i], err = Accuracy(ctx, ev, set); err != nil {
-			return t, 0, err
-		}
-		if prog != nil {
-			prog(i+1, n, 0, float64((i+1)*set.N)/time.Since(start).Seconds())
-		}
-	}
-	t.Mean, t.Std = meanStd(t.Trials)
-	return t, float64(n*set.N) / time.Since(start).Seconds(), nil
-}
-
-func meanStd(v []float64) (mean, std float64) {
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(len(v))
-	if len(v) < 2 {
-		return mean, 0
-	}
-	for _, x := range v {
-		std += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(std / float64(len(v)-1))
 }
 
 func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
@@ -544,9 +503,8 @@ func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 // export-<name>.npz and export-<name>.json in the output directory.
 func (r *runner) export(name string, t Trials, ideal float64) error {
 	file := "export-" + name
-	_, err := Export(r.opt.Out, file, r.net, ExportInfo{
-		Dataset: r.cfg.Dataset, Device: r.cfg.Device, Chip: r.cfg.Chip,
-		DeviceConfig: r.ck.Results.Device, Accuracy: t.AccuracyStats,
+	_, err := export.Export(r.opt.Out, file, r.net, export.Info{
+		Dataset: r.cfg.Dataset, Device: r.ck.Results.Device, Accuracy: t.AccuracyStats,
 		IdealAccuracy: ideal, IdealSamples: r.data.Test.N,
 		Note: fmt.Sprintf("%s network of `%s`", name, r.ck.Results.Command),
 	}, r.data.Test)

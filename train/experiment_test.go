@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/analogloop/analogloop/datasets/mnist"
+	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/datasets"
+	"github.com/analogloop/analogloop/datasets/datasetstest"
+	"github.com/analogloop/analogloop/models"
 )
 
 func smallConfig() Config {
@@ -19,8 +23,23 @@ func smallConfig() Config {
 	return c
 }
 
-func smallData() *mnist.Data {
-	return &mnist.Data{Name: "synthetic", Train: synthSet(400, 1), Test: synthSet(150, 2)}
+func smallData() *datasets.Data {
+	d := datasetstest.Data(400, 150)
+	d.Name = "mnist" // the configuration's dataset
+	return d
+}
+
+// smallOptions runs on chip 1 with chip 2 unseen, as the reference run.
+func smallOptions(out string) Options {
+	return Options{Out: out, Data: smallData(), InLoop: chip(1), Unseen: chip(2)}
+}
+
+func chip(seed uint64) analogmac.Device {
+	d, err := analogmac.NewDevice(analogmac.KindChip, seed)
+	if err != nil {
+		panic(err)
+	}
+	return d
 }
 
 // comparable strips what legitimately differs between two runs: timings.
@@ -44,9 +63,8 @@ func comparable(r *Results) Results {
 
 func TestResumeEqualsUninterrupted(t *testing.T) {
 	cfg := smallConfig()
-	data := smallData()
 	ctx := context.Background()
-	want, err := Run(ctx, cfg, Options{Out: t.TempDir(), Data: data})
+	want, err := Run(ctx, cfg, smallOptions(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +82,8 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	resume := false
 	for i := 0; ; i++ {
 		cctx, cancel := context.WithCancel(ctx)
-		opt := Options{Out: out, Data: data, Resume: resume}
+		opt := smallOptions(out)
+		opt.Resume = resume
 		if i < len(stops) {
 			s := stops[i]
 			opt.onBatch = func(phase string, epoch, batch int) {
@@ -108,12 +127,11 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 func TestRunIsReproducibleAndSeedMatters(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Epochs, cfg.HILEpochs = 1, 1
-	data := smallData()
-	a, err := Run(context.Background(), cfg, Options{Out: t.TempDir(), Data: data})
+	a, err := Run(context.Background(), cfg, smallOptions(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Run(context.Background(), cfg, Options{Out: t.TempDir(), Data: data})
+	b, err := Run(context.Background(), cfg, smallOptions(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +139,7 @@ func TestRunIsReproducibleAndSeedMatters(t *testing.T) {
 		t.Fatal("two runs with the same seed differ")
 	}
 	cfg.Seed = 2
-	c, err := Run(context.Background(), cfg, Options{Out: t.TempDir(), Data: data})
+	c, err := Run(context.Background(), cfg, smallOptions(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +162,7 @@ func testNonFinite(t *testing.T, poisonPhase string) {
 	cfg := smallConfig()
 	out := t.TempDir()
 	var r *runner
-	opt := Options{Out: out, Data: smallData()}
+	opt := smallOptions(out)
 	poisoned := false
 	opt.onBatch = func(phase string, epoch, batch int) {
 		if phase == poisonPhase && epoch == 1 && batch == 2 && !poisoned {
@@ -182,7 +200,8 @@ func TestUnwritableOutputRefusedBeforeWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	trained := false
-	opt := Options{Out: filepath.Join(file, "out"), Data: smallData(), onBatch: func(string, int, int) { trained = true }}
+	opt := smallOptions(filepath.Join(file, "out"))
+	opt.onBatch = func(string, int, int) { trained = true }
 	_, err := Run(context.Background(), smallConfig(), opt)
 	if err == nil || !strings.Contains(err.Error(), "not-a-dir") {
 		t.Fatalf("got %v, want an error naming the output path", err)
@@ -193,7 +212,9 @@ func TestUnwritableOutputRefusedBeforeWork(t *testing.T) {
 }
 
 func TestResumeWithoutCheckpoint(t *testing.T) {
-	_, err := Run(context.Background(), smallConfig(), Options{Out: t.TempDir(), Data: smallData(), Resume: true})
+	opt := smallOptions(t.TempDir())
+	opt.Resume = true
+	_, err := Run(context.Background(), smallConfig(), opt)
 	if err == nil || !strings.Contains(err.Error(), "no checkpoint") {
 		t.Fatalf("got %v, want 'no checkpoint'", err)
 	}
@@ -209,7 +230,7 @@ func TestDamagedCheckpointRefused(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	b[len(b)/2] ^= 1
 	os.WriteFile(path, b, 0o644)
-	if _, err := LoadCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, err := LoadCheckpoint(dir); !errors.Is(err, ErrDamagedCheckpoint) || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("got %v, want a damage error", err)
 	}
 }
@@ -219,25 +240,44 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("default config refused: %v", err)
 	}
 	cases := map[string]func(*Config){
-		"-dataset":     func(c *Config) { c.Dataset = "cifar" },
-		"-model":       func(c *Config) { c.Model = "vgg" },
-		"-epochs":      func(c *Config) { c.Epochs = -1 },
-		"-batch":       func(c *Config) { c.Batch = 0 },
-		"-lr":          func(c *Config) { c.LR = math.NaN() },
-		"-hil-lr":      func(c *Config) { c.HILLR = -1 },
-		"-lr-decay":    func(c *Config) { c.LRDecay = 1.5 },
-		"-device":      func(c *Config) { c.Device = "gpu" },
-		"-trials":      func(c *Config) { c.Trials = 0 },
-		"-other-chip":  func(c *Config) { c.OtherChip = c.Chip },
-		"-augment":     func(c *Config) { c.Augment = -2 },
-		"-train-limit": func(c *Config) { c.TrainLimit = 10 },
+		"Dataset":    func(c *Config) { c.Dataset = "" },
+		"Model":      func(c *Config) { c.Model = models.Spec{} },
+		"Epochs":     func(c *Config) { c.Epochs = -1 },
+		"HILEpochs":  func(c *Config) { c.HILEpochs = -1 },
+		"Batch":      func(c *Config) { c.Batch = 0 },
+		"LR":         func(c *Config) { c.LR = math.NaN() },
+		"HILLR":      func(c *Config) { c.HILLR = -1 },
+		"LRDecay":    func(c *Config) { c.LRDecay = 1.5 },
+		"LogitScale": func(c *Config) { c.LogitScale = -1 },
+		"Trials":     func(c *Config) { c.Trials = 0 },
+		"Augment":    func(c *Config) { c.Augment = -2 },
+		"TrainLimit": func(c *Config) { c.TrainLimit = 10 },
+		"TestLimit":  func(c *Config) { c.TestLimit = -1 },
 	}
-	for flag, mutate := range cases {
+	for field, mutate := range cases {
 		c := DefaultConfig()
 		mutate(&c)
 		err := c.Validate()
-		if err == nil || !strings.Contains(err.Error(), flag+" ") {
-			t.Errorf("%s: got %v, want an error naming the flag", flag, err)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != field || !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "Config."+field+" ") {
+			t.Errorf("%s: got %v, want a FieldError naming the field", field, err)
+		}
+	}
+	// What only the data can tell is refused by Run, before any work.
+	for field, mutate := range map[string]func(*Config){
+		"TrainLimit": func(c *Config) { c.TrainLimit = 1000 },
+		"TestLimit":  func(c *Config) { c.TestLimit = 1000 },
+		"Batch":      func(c *Config) { c.Batch = 500 },
+		"Augment":    func(c *Config) { c.Augment = 20 },
+	} {
+		c := smallConfig()
+		mutate(&c)
+		opt := smallOptions(t.TempDir())
+		opt.onBatch = func(string, int, int) { t.Fatalf("%s: training started", field) }
+		_, err := Run(context.Background(), c, opt)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: got %v, want a FieldError naming it", field, err)
 		}
 	}
 }
@@ -245,13 +285,19 @@ func TestConfigValidate(t *testing.T) {
 func TestTranslate(t *testing.T) {
 	img := make([]float32, 9)
 	img[4] = 1 // centre of a 3x3 image
-	translate(img, 3, 3, 1, -1)
+	translate(img, 3, 3, 1, 1, -1)
 	for i, v := range img {
 		if (i == 2) != (v == 1) {
 			t.Fatalf("shift (1,-1) of the centre: got %v, want only index 2 set", img)
 		}
 	}
-	translate(img, 3, 3, 1, 0) // pushed off the right edge
+	// Two channels move together.
+	rgb := []float32{0, 0, 0, 0, 1, 2, 0, 0} // 2x2x2, pixel (0,1) = (1, 2)... at index 4: pixel (1,0)
+	translate(rgb, 2, 2, 2, 1, -1)
+	if want := []float32{0, 0, 1, 2, 0, 0, 0, 0}; fmt.Sprint(rgb) != fmt.Sprint(want) {
+		t.Fatalf("two-channel shift: got %v, want %v", rgb, want)
+	}
+	translate(img, 3, 3, 1, 1, 0) // pushed off the right edge
 	for _, v := range img {
 		if v != 0 {
 			t.Fatalf("pixel survived leaving the image: %v", img)
@@ -275,12 +321,13 @@ func equalJSON(t *testing.T, a, b any) bool {
 func TestFreshRunRefusesToOverwriteUnfinishedRun(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	opt := Options{Out: out, Data: smallData(), onBatch: func(string, int, int) { cancel() }}
+	opt := smallOptions(out)
+	opt.onBatch = func(string, int, int) { cancel() }
 	if _, err := Run(ctx, smallConfig(), opt); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("got %v, want ErrInterrupted", err)
 	}
 	before, _ := os.ReadFile(filepath.Join(out, CheckpointFile))
-	_, err := Run(context.Background(), smallConfig(), Options{Out: out, Data: smallData()})
+	_, err := Run(context.Background(), smallConfig(), smallOptions(out))
 	if err == nil || !strings.Contains(err.Error(), "-resume") {
 		t.Fatalf("got %v, want a refusal pointing to -resume", err)
 	}

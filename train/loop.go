@@ -2,13 +2,14 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
 
 	"github.com/analogloop/analogloop/analogmac"
-	"github.com/analogloop/analogloop/datasets/mnist"
+	"github.com/analogloop/analogloop/datasets"
 	"github.com/analogloop/analogloop/layers"
 	"github.com/analogloop/analogloop/models"
 )
@@ -25,7 +26,7 @@ type EpochStats struct {
 }
 
 // ErrNonFinite reports a loss or a weight that is NaN or infinite.
-var ErrNonFinite = fmt.Errorf("train: training diverged (a loss or weight is not finite)")
+var ErrNonFinite = errors.New("train: training diverged (a loss or weight is not finite)")
 
 // streamSeed derives independent, reproducible seeds for each use of the
 // run's seed (shuffling, noise) in each phase and epoch.
@@ -39,20 +40,20 @@ func streamSeed(seed uint64, stream string, epoch int) uint64 {
 	return h * 0x94d049bb133111eb
 }
 
-// Batches feeds a set to a graph: images scaled to 5-bit inputs, labels
-// one-hot. The permutation fixes the order.
+// Batches feeds a set to a graph in a fixed order. The permutation fixes
+// the order.
 type Batches struct {
-	Set   *mnist.Set
+	Set   *datasets.Set
 	Order []int
 	// Shift, when > 0, translates each image by a random offset of up to
 	// Shift pixels in x and y (zeros fill in), drawn from Rng: the cheap
-	// augmentation that keeps this small network from over-fitting.
+	// augmentation that keeps a small network from over-fitting.
 	Shift int
 	Rng   *rand.Rand
 }
 
 // Shuffled returns the set in an order drawn from seed.
-func Shuffled(set *mnist.Set, seed uint64) Batches {
+func Shuffled(set *datasets.Set, seed uint64) Batches {
 	b := InOrder(set)
 	rng := rand.New(rand.NewPCG(seed, 0x73687566)) // "shuf"
 	rng.Shuffle(len(b.Order), func(i, j int) { b.Order[i], b.Order[j] = b.Order[j], b.Order[i] })
@@ -60,7 +61,7 @@ func Shuffled(set *mnist.Set, seed uint64) Batches {
 }
 
 // InOrder returns the set in its stored order.
-func InOrder(set *mnist.Set) Batches {
+func InOrder(set *datasets.Set) Batches {
 	order := make([]int, set.N)
 	for i := range order {
 		order[i] = i
@@ -68,23 +69,18 @@ func InOrder(set *mnist.Set) Batches {
 	return Batches{Set: set, Order: order}
 }
 
-// Fill loads batch k into gr (padding the last batch with image 0) and
-// returns how many samples are real.
+// Fill loads batch k into gr (padding the last batch with its first
+// sample) and returns how many samples are real.
 func (b Batches) Fill(gr *models.Graph, k int, labels []uint8) int {
-	n := min(gr.Batch, len(b.Order)-k*gr.Batch)
-	in := gr.Input()
-	per := b.Set.Rows * b.Set.Cols
-	for i := 0; i < gr.Batch; i++ {
-		idx := b.Order[0]
-		if i < n {
-			idx = b.Order[k*gr.Batch+i]
+	lo := k * gr.Batch
+	hi := min(lo+gr.Batch, len(b.Order))
+	n := gr.Fill(b.Set, b.Order[lo:hi], labels)
+	if b.Shift > 0 {
+		in, per := gr.Input(), b.Set.Values()
+		for i := range gr.Batch {
+			translate(in[i*per:(i+1)*per], b.Set.Height, b.Set.Width, b.Set.Channels,
+				b.Rng.IntN(2*b.Shift+1)-b.Shift, b.Rng.IntN(2*b.Shift+1)-b.Shift)
 		}
-		dst := in[i*per : (i+1)*per]
-		layers.ScaleImages(dst, b.Set.Image(idx))
-		if b.Shift > 0 {
-			translate(dst, b.Set.Rows, b.Set.Cols, b.Rng.IntN(2*b.Shift+1)-b.Shift, b.Rng.IntN(2*b.Shift+1)-b.Shift)
-		}
-		labels[i] = b.Set.Labels[idx]
 	}
 	return n
 }
@@ -95,21 +91,38 @@ func (b Batches) Count(batch int) int { return (len(b.Order) + batch - 1) / batc
 // Progress receives updates during long loops; nil is allowed.
 type Progress func(done, total int, loss float64, imgPerSec float64)
 
-// Epoch trains gr's network for one epoch over set with opt, from batch
-// p.Batch on, adding to p's running sums. The network's backend decides
-// where the forward pass runs. Every batch draws its shuffling, shifts and
-// device noise from seeds derived from (seed, stream, epoch, batch), so an
-// epoch interrupted after any batch resumes exactly. Only full batches are
-// used. On cancellation it returns ctx.Err() after finishing the batch in
-// progress, with p saying where to continue.
-func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.Set, augmentPx int, seed uint64, stream string, epoch int, p *Partial, progress Progress) (EpochStats, error) {
-	st := EpochStats{Epoch: epoch + 1, LR: opt.LR} // reported 1-based
-	ns, noisy := gr.Net.Backend.Device.(analogmac.NoiseSeeder)
-	b := Shuffled(set, streamSeed(seed, stream+"/shuffle", epoch))
-	b.Shift = augmentPx
-	full := set.N / gr.Batch
+// EpochOptions say what one training epoch does.
+type EpochOptions struct {
+	Set     *datasets.Set
+	Augment int    // image shifts of up to this many pixels (0: none)
+	Seed    uint64 // the run's seed
+	Stream  string // the phase: every draw of the epoch derives from (Seed, Stream, Epoch, batch)
+	Epoch   int    // 0-based
+	// Partial is where the epoch starts (its next batch) and the running
+	// sums so far; Epoch updates it after every batch.
+	Partial  *Partial
+	Progress Progress
+}
+
+// Epoch trains gr's network for one epoch with opt, from batch
+// o.Partial.Batch on. The graph's device runs the forward pass. Every batch
+// draws its shuffling, shifts and device noise from seeds derived from
+// (Seed, Stream, Epoch, batch), so an epoch interrupted after any batch
+// resumes exactly. Only full batches are used. On cancellation it returns
+// ctx.Err() after finishing the batch in progress, with o.Partial saying
+// where to continue.
+func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, o EpochOptions) (EpochStats, error) {
+	p := o.Partial
+	st := EpochStats{Epoch: o.Epoch + 1, LR: opt.LR} // reported 1-based
+	b := Shuffled(o.Set, streamSeed(o.Seed, o.Stream+"/shuffle", o.Epoch))
+	b.Shift = o.Augment
+	full := o.Set.N / gr.Batch
+	if full == 0 {
+		return st, fmt.Errorf("train: %d samples make no batch of %d", o.Set.N, gr.Batch)
+	}
 	labels := make([]uint8, gr.Batch)
 	pred := make([]uint8, gr.Batch)
+	keys := analogmac.NewNoiseKeys(0)
 	start := time.Now()
 	prior, first := p.Seconds, p.Batch
 	for ; p.Batch < full; p.Batch++ {
@@ -118,27 +131,30 @@ func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.S
 			return st, err
 		}
 		k := p.Batch
-		bs := streamSeed(seed, stream, epoch<<24|k)
+		bs := streamSeed(o.Seed, o.Stream, o.Epoch<<24|k)
 		b.Rng = rand.New(rand.NewPCG(bs, 1))
-		if noisy {
-			ns.SeedNoise(bs ^ 0x6e6f697365) // "noise"
-		}
+		keys.Reset(bs ^ 0x6e6f697365) // "noise"
 		b.Fill(gr, k, labels)
 		if err := gr.SetLabels(labels); err != nil {
 			return st, err
 		}
-		if err := gr.Run(); err != nil {
-			return st, fmt.Errorf("train: epoch %d batch %d: %w", epoch, k, err)
+		if err := gr.Run(ctx, keys); err != nil {
+			if ctx.Err() != nil {
+				// The batch did not finish: it is redone on resume.
+				p.Seconds = prior + time.Since(start).Seconds()
+				return st, ctx.Err()
+			}
+			return st, fmt.Errorf("train: epoch %d batch %d: %w", o.Epoch, k, err)
 		}
 		loss := gr.Loss()
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return st, fmt.Errorf("%w: epoch %d batch %d: loss %v", ErrNonFinite, epoch, k, loss)
+			return st, fmt.Errorf("%w: epoch %d batch %d: loss %v", ErrNonFinite, o.Epoch, k, loss)
 		}
 		if err := opt.Update(gr.Params(), gr.Grads()); err != nil {
 			return st, err
 		}
 		if err := layers.NonFinite(gr.Params()); err != nil {
-			return st, fmt.Errorf("%w: epoch %d batch %d: %v", ErrNonFinite, epoch, k, err)
+			return st, fmt.Errorf("%w: epoch %d batch %d: %v", ErrNonFinite, o.Epoch, k, err)
 		}
 		gr.Predict(pred)
 		for i, c := range pred {
@@ -147,9 +163,9 @@ func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.S
 			}
 		}
 		p.LossSum += loss
-		if progress != nil {
+		if o.Progress != nil {
 			el := time.Since(start).Seconds()
-			progress(k+1, full, p.LossSum/float64(k+1), float64((k+1-first)*gr.Batch)/el)
+			o.Progress(k+1, full, p.LossSum/float64(k+1), float64((k+1-first)*gr.Batch)/el)
 		}
 	}
 	p.Seconds = prior + time.Since(start).Seconds()
@@ -160,34 +176,20 @@ func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, set *mnist.S
 	return st, nil
 }
 
-// Accuracy evaluates gr's network on every sample of set and returns the
+// Accuracy evaluates gr's network on every sample of set, drawing the
+// device's noise keys from keys across the whole pass, and returns the
 // fraction classified correctly.
-func Accuracy(ctx context.Context, gr *models.Graph, set *mnist.Set) (float64, error) {
-	b := InOrder(set)
-	labels := make([]uint8, gr.Batch)
-	pred := make([]uint8, gr.Batch)
-	correct := 0
-	for k := 0; k < b.Count(gr.Batch); k++ {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		n := b.Fill(gr, k, labels)
-		if err := gr.Run(); err != nil {
-			return 0, fmt.Errorf("train: evaluation batch %d: %w", k, err)
-		}
-		gr.Predict(pred)
-		for i := 0; i < n; i++ {
-			if pred[i] == labels[i] {
-				correct++
-			}
-		}
+func Accuracy(ctx context.Context, gr *models.Graph, set *datasets.Set, keys *analogmac.NoiseKeys) (float64, error) {
+	n, err := gr.Correct(ctx, set, keys, nil)
+	if err != nil {
+		return 0, err
 	}
-	return float64(correct) / float64(set.N), nil
+	return float64(n) / float64(set.N), nil
 }
 
-// translate moves an h x w image by (dx, dy) pixels in place, filling the
-// uncovered border with zeros.
-func translate(img []float32, h, w, dx, dy int) {
+// translate moves an h x w x c image by (dx, dy) pixels in place, filling
+// the uncovered border with zeros.
+func translate(img []float32, h, w, c, dx, dy int) {
 	if dx == 0 && dy == 0 {
 		return
 	}
@@ -198,10 +200,10 @@ func translate(img []float32, h, w, dx, dy int) {
 	}
 	tmp = append(tmp, img...)
 	clear(img)
+	row := w * c
 	for y := max(0, dy); y < min(h, h+dy); y++ {
 		sy := y - dy
-		for x := max(0, dx); x < min(w, w+dx); x++ {
-			img[y*w+x] = tmp[sy*w+x-dx]
-		}
+		x0, x1 := max(0, dx), min(w, w+dx)
+		copy(img[y*row+x0*c:y*row+x1*c], tmp[sy*row+(x0-dx)*c:])
 	}
 }

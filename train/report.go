@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"image/color"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
+	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/internal/atomicfile"
+	"github.com/analogloop/analogloop/models"
+	"github.com/analogloop/analogloop/plots"
 )
 
 // progress returns a live one-line progress display for a loop, or nil
@@ -53,23 +51,39 @@ func (r *runner) writeOutputs() error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(r.opt.Out, "results.json"), append(js, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.opt.Out, "results.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(r.opt.Out, "results.md"), []byte(Table(res))); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.opt.Out, "results.md"), []byte(Table(res))); err != nil {
 		return err
 	}
 	png, err := Curves(res)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(r.opt.Out, "curves.png"), png)
+	return atomicfile.Write(filepath.Join(r.opt.Out, "curves.png"), png)
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.2f %%", 100*v) }
 
 func pctTrials(t Trials) string {
 	return fmt.Sprintf("%.2f ± %.2f %% (%d trials)", 100*t.Mean, 100*t.Std, len(t.Trials))
+}
+
+func epochs(n int) string {
+	if n == 1 {
+		return "1 epoch"
+	}
+	return fmt.Sprintf("%d epochs", n)
+}
+
+// published reports whether a run is the published experiment, whose
+// figures (Weis et al. 2020) the table may show beside its own: MNIST, the
+// BrainScaleS-2 network on a chip, all the data and the full training.
+func published(res *Results) bool {
+	c := res.Config
+	return c.Dataset == "mnist" && res.Model.Name == models.BSS2MNISTName && res.Device.Kind == analogmac.KindChip &&
+		c.TrainLimit == 0 && c.TestLimit == 0 && c.Epochs >= DefaultConfig().Epochs && c.HILEpochs >= 1
 }
 
 // Table renders the comparison as Markdown, in the spirit of the published
@@ -80,119 +94,69 @@ func Table(res *Results) string {
 	a := res.Accuracy
 	fmt.Fprintf(&b, "# %s on a simulated analog chip: results\n\n", c.Dataset)
 	fmt.Fprintf(&b, "Produced by `%s` (wall time %.0f s).\n\n", res.Command, res.WallSeconds)
-	where := fmt.Sprintf("device `%s`", c.Device)
-	if c.Device == "chip" {
-		where = fmt.Sprintf("chip %d (unseen chip %d)", c.Chip, c.OtherChip)
+	dev := res.Device.String()
+	where := "device `" + dev + "`"
+	if res.UnseenDevice != nil {
+		where += fmt.Sprintf(" (unseen: %s)", res.UnseenDevice)
 	}
-	fmt.Fprintf(&b, "Model `%s`, sends %v, seed %d, %s; accuracy on the %s test set, device rows over %d trials of fresh trial-to-trial noise (mean ± std).\n\n",
-		c.Model, res.Model.Sends, c.Seed, where, c.Dataset, c.Trials)
-	// The published column belongs to the published experiment only.
-	published := c.Dataset == "mnist" && c.Model == "bss2-mnist" && c.Device == "chip"
+	fmt.Fprintf(&b, "Model `%s`, sends %v, seed %d, %s; accuracy on the %s test set (%d samples), device rows over %d trials of fresh trial-to-trial noise (mean ± std).\n\n",
+		res.Model.Name, sendsOf(res.Model), c.Seed, where, c.Dataset, res.Data.Test, c.Trials)
+	pubOK := published(res)
 	pub := func(v string) string {
-		if published {
+		if pubOK {
 			return " " + v + " |"
 		}
 		return ""
 	}
-	dev, other := c.Device, c.Device+" (other noise)"
-	if c.Device == "chip" {
-		dev, other = fmt.Sprintf("chip %d", c.Chip), fmt.Sprintf("unseen chip %d", c.OtherChip)
-	}
 	b.WriteString("| network | evaluated on | accuracy |" + pub("published (BrainScaleS-2)") + "\n|---|---|---|" + pub("---") + "\n")
-	fmt.Fprintf(&b, "| trained in float (%d epochs) | float, host | %s |%s\n", c.Epochs, pct(a.Float), pub("98.42 %"))
+	fmt.Fprintf(&b, "| trained in float (%s) | float, host | %s |%s\n", epochs(c.Epochs), pct(a.Float), pub("98.42 %"))
 	fmt.Fprintf(&b, "| trained in float | ideal integer device | %s |%s\n", pct(a.Ideal), pub(""))
 	fmt.Fprintf(&b, "| trained in float, moved without retraining | %s | %s |%s\n", dev, pctTrials(a.ChipDirect), pub("91.54 %"))
-	fmt.Fprintf(&b, "| retrained with %s in the loop (%d epochs) | %s | %s |%s\n", dev, c.HILEpochs, dev, pctTrials(a.ChipHIL), pub("98.0 %"))
-	fmt.Fprintf(&b, "| retrained with %s in the loop | %s | %s |%s\n", dev, other, pctTrials(a.ChipHILOtherChip), pub(""))
+	fmt.Fprintf(&b, "| retrained with %s in the loop (%s) | %s | %s |%s\n", dev, epochs(c.HILEpochs), dev, pctTrials(a.ChipHIL), pub("98.0 %"))
+	if o := a.ChipHILOtherChip; o != nil && res.UnseenDevice != nil {
+		fmt.Fprintf(&b, "| retrained with %s in the loop | unseen %s | %s |%s\n", dev, res.UnseenDevice, pctTrials(*o), pub(""))
+	}
 	fmt.Fprintf(&b, "| retrained with %s in the loop | ideal integer device | %s |%s\n", dev, pct(a.IdealHIL), pub(""))
 	t := res.Throughput
-	fmt.Fprintf(&b, "\nThroughput: float training %.0f img/s, in-the-loop training %.0f img/s, chip evaluation %.0f img/s.\n", t.TrainFloat, t.TrainHIL, t.EvalChip)
+	fmt.Fprintf(&b, "\nThroughput: float training %.0f img/s, in-the-loop training %.0f img/s, evaluation on the device %.0f img/s.\n", t.TrainFloat, t.TrainHIL, t.EvalChip)
+	if a.ChipHILOtherChip == nil {
+		b.WriteString("\nNo unseen device was given: the retrained network was not evaluated on a chip it never saw.\n")
+	}
 	return b.String()
+}
+
+func sendsOf(s models.Spec) []int {
+	var out []int
+	for _, l := range s.Layers {
+		if l.Type == models.Dense || l.Type == models.Conv2d {
+			out = append(out, l.Sends)
+		}
+	}
+	return out
 }
 
 // Curves plots loss and test accuracy per epoch for float training and
 // in-the-loop retraining (epochs continue across the two phases), with the
 // direct-transfer accuracy marked.
 func Curves(res *Results) ([]byte, error) {
-	hf, hh := res.History.Float, res.History.HIL
-	series := func(get func(EpochStats) float64) (plotter.XYs, plotter.XYs) {
-		f := make(plotter.XYs, len(hf))
-		for i, st := range hf {
-			f[i] = plotter.XY{X: float64(i + 1), Y: get(st)}
-		}
-		h := make(plotter.XYs, len(hh))
-		for i, st := range hh {
-			h[i] = plotter.XY{X: float64(len(hf) + i + 1), Y: get(st)}
-		}
-		return f, h
+	dev := res.Device.String()
+	c := plots.Curves{Phases: []plots.Phase{
+		{LossLabel: "float training", AccLabel: "float (host)"},
+		{LossLabel: dev + " in the loop", AccLabel: "on " + dev + ", in the loop"},
+	}}
+	for _, st := range res.History.Float {
+		c.Phases[0].Loss = append(c.Phases[0].Loss, st.Loss)
+		c.Phases[0].Accuracy = append(c.Phases[0].Accuracy, st.TestAcc)
 	}
-	blue := color.RGBA{R: 31, G: 119, B: 180, A: 255}
-	orange := color.RGBA{R: 255, G: 127, B: 14, A: 255}
-	red := color.RGBA{R: 214, G: 39, B: 40, A: 255}
-	line := func(p *plot.Plot, xy plotter.XYs, c color.Color, name string) error {
-		if len(xy) == 0 {
-			return nil
-		}
-		l, s, err := plotter.NewLinePoints(xy)
-		if err != nil {
-			return err
-		}
-		l.Color, s.Color = c, c
-		l.Width = vg.Points(1.5)
-		p.Add(l, s)
-		p.Legend.Add(name, l, s)
-		return nil
-	}
-
-	lossP := plot.New()
-	lossP.Title.Text = "Training loss"
-	lossP.X.Label.Text = "epoch"
-	lossP.Y.Label.Text = "cross-entropy"
-	lf, lh := series(func(s EpochStats) float64 { return s.Loss })
-	if err := line(lossP, lf, blue, "float training"); err != nil {
-		return nil, err
-	}
-	if err := line(lossP, lh, orange, fmt.Sprintf("chip %d in the loop", res.Config.Chip)); err != nil {
-		return nil, err
-	}
-	lossP.Legend.Top = true
-
-	accP := plot.New()
-	accP.Title.Text = "Test accuracy"
-	accP.X.Label.Text = "epoch"
-	accP.Y.Label.Text = "accuracy (%)"
-	af, ah := series(func(s EpochStats) float64 { return 100 * s.TestAcc })
-	if err := line(accP, af, blue, "float (host)"); err != nil {
-		return nil, err
-	}
-	if err := line(accP, ah, orange, fmt.Sprintf("on chip %d, in the loop", res.Config.Chip)); err != nil {
-		return nil, err
+	for _, st := range res.History.HIL {
+		c.Phases[1].Loss = append(c.Phases[1].Loss, st.Loss)
+		c.Phases[1].Accuracy = append(c.Phases[1].Accuracy, st.TestAcc)
 	}
 	if d := res.Accuracy.ChipDirect; len(d.Trials) > 0 {
-		n := float64(len(hf) + len(hh))
-		l, err := plotter.NewLine(plotter.XYs{{X: 1, Y: 100 * d.Mean}, {X: max(n, 2), Y: 100 * d.Mean}})
-		if err != nil {
-			return nil, err
-		}
-		l.Color = red
-		l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
-		accP.Add(l)
-		accP.Legend.Add(fmt.Sprintf("float net moved to chip %d (%.2f %%)", res.Config.Chip, 100*d.Mean), l)
+		c.Reference, c.ReferenceLabel = d.Mean, "float net moved to "+dev
 	}
-	accP.Legend.Top = false
-	accP.Legend.Left = false
-	accP.Legend.YOffs = vg.Points(10)
-	accP.Add(plotter.NewGrid())
-
-	img := vgimg.New(vg.Points(900), vg.Points(380))
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(20), PadY: vg.Points(10), PadTop: vg.Points(10), PadBottom: vg.Points(10), PadLeft: vg.Points(10), PadRight: vg.Points(10)}
-	plots := [][]*plot.Plot{{lossP, accP}}
-	canvases := plot.Align(plots, tiles, dc)
-	lossP.Draw(canvases[0][0])
-	accP.Draw(canvases[0][1])
 	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+	if err := plots.TrainingCurves(&buf, c); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -15,6 +15,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/plots"
 )
 
 func main() {
@@ -41,7 +43,7 @@ func main() {
 
 // report is parameters.json.
 type report struct {
-	Device     analogmac.DeviceInfo `json:"device"`
+	Device     analogmac.Spec       `json:"device"`
 	NoiseSeed  *uint64              `json:"noise_seed,omitempty"` // none for ideal
 	Experiment experiment           `json:"experiment"`
 	Configured configured           `json:"configured"`
@@ -75,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", filepath.Join("results", "characterization"), "output directory (created if missing)")
 	kind := fs.String("device", analogmac.KindChip, "device: "+strings.Join(analogmac.Kinds(), ", "))
 	chipSeed := fs.Uint64("chip", 1, "chip seed: which simulated chip (fixed pattern)")
-	noiseSeed := fs.Uint64("seed", 1, "noise seed: trial-to-trial noise stream")
+	noiseSeed := fs.Uint64("seed", 1, "noise seed: the runs' noise keys")
 	repeats := fs.Int("repeats", analogmac.CharacterizationRepeats, "runs per input vector (at least 2)")
 	sends := fs.Int("sends", analogmac.CharacterizationSends, "sends per run (at least 1)")
 	if err := fs.Parse(args); err != nil {
@@ -88,16 +90,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-device %q: want one of %s", *kind, strings.Join(analogmac.Kinds(), ", "))
 	case *repeats < 2:
 		return fmt.Errorf("-repeats %d: need at least 2 for a std", *repeats)
-	case *sends < 1:
-		return fmt.Errorf("-sends %d: want at least 1", *sends)
+	case *sends < 1 || *sends > analogmac.MaxSends:
+		return fmt.Errorf("-sends %d: want 1..%d", *sends, analogmac.MaxSends)
 	case *out == "":
 		return errors.New("-out: empty directory name")
 	}
-	dev, err := analogmac.NewDevice(*kind, *chipSeed, *noiseSeed)
+	dev, err := analogmac.NewDevice(*kind, *chipSeed)
 	if err != nil {
 		return err
 	}
-	ch, err := analogmac.Characterize(dev, *repeats, *sends)
+	defer dev.Close()
+	ch, err := analogmac.Characterize(context.Background(), dev, analogmac.CharacterizeOptions{Repeats: *repeats, Sends: *sends, Noise: *noiseSeed})
 	if err != nil {
 		return err
 	}
@@ -125,7 +128,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		rep.Configured.ColumnOffsetStd = info.Chip.ColumnOffsetStd
 		rep.Configured.ColumnGainStd = info.Chip.ColumnGainStd
 	}
-	if _, noisy := dev.(analogmac.NoiseSeeder); noisy {
+	if info.NoiseStd > 0 {
 		rep.NoiseSeed = noiseSeed
 	}
 
@@ -133,7 +136,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := ch.WriteCSV(&csv); err != nil {
 		return err
 	}
-	if err := ch.WritePNG(&png); err != nil {
+	if err := plots.Characterization(&png, ch); err != nil {
 		return err
 	}
 	var js bytes.Buffer

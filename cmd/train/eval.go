@@ -6,40 +6,53 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/analogloop/analogloop/datasets/mnist"
+	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/datasets/catalog"
+	"github.com/analogloop/analogloop/export"
 	"github.com/analogloop/analogloop/train"
 )
 
+// evalFlags are the flags -eval uses.
+type evalFlags struct {
+	device     string
+	chip, seed uint64
+	trials     int
+	data       string
+}
+
 // evaluate imports an export, proves it reproduces its recorded ideal-
 // device accuracy, and measures it on -device/-chip over -trials.
-func evaluate(ctx context.Context, manifest string, cfg train.Config, progress, stdout, stderr io.Writer, log *slog.Logger) int {
-	net, m, err := train.Import(manifest)
+func evaluate(ctx context.Context, manifest string, f evalFlags, progress, stdout, stderr io.Writer, log *slog.Logger) int {
+	net, m, err := export.Import(manifest)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	data, err := mnist.Load(ctx, mnist.Options{Dataset: m.Dataset, Dir: cfg.Data, Progress: progress, Logger: log})
+	dev, err := analogmac.NewDevice(f.device, f.chip)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	defer dev.Close()
+	data, err := catalog.Open(ctx, m.Dataset, catalog.Options{Dir: f.data, Progress: progress, Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	ideal, err := m.CheckAccuracy(ctx, net, data.Test, 500)
+	ideal, err := m.CheckAccuracy(ctx, net, data.Test)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", manifest, err)
 		return 1
 	}
-	t, _, err := train.MeasureTrials(ctx, net, data.Test, cfg.Device, cfg.Chip, cfg.Trials, cfg.Seed, nil)
+	test := data.Test.Head(m.IdealSamples)
+	t, _, err := train.MeasureTrials(ctx, net, test, dev, train.TrialOptions{N: f.trials, Seed: f.seed})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s (%s, %s test set)\n", manifest, m.Model.Kind, m.Dataset)
+	fmt.Fprintf(stdout, "%s (%s, %s test set, %d samples)\n", manifest, m.Model.Name, m.Dataset, test.N)
 	fmt.Fprintf(stdout, "  ideal device: %.2f %% (recorded %.2f %%: reproduced)\n", 100*ideal, 100*m.IdealAccuracy)
-	where := cfg.Device
-	if t.Chip != nil {
-		where = fmt.Sprintf("chip %d", *t.Chip)
-	}
-	fmt.Fprintf(stdout, "  %s: %.2f ± %.2f %% over %d trials (recorded on its %s: %.2f ± %.2f %%)\n",
-		where, 100*t.Mean, 100*t.Std, len(t.Trials), m.Device, 100*m.Accuracy.Mean, 100*m.Accuracy.Std)
+	fmt.Fprintf(stdout, "  %s: %.2f ± %.2f %% over %d trials (recorded on %s: %.2f ± %.2f %%)\n",
+		analogmac.Describe(dev), 100*t.Mean, 100*t.Std, len(t.Trials), m.Device, 100*m.Accuracy.Mean, 100*m.Accuracy.Std)
 	return 0
 }

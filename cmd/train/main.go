@@ -1,7 +1,8 @@
-// Command train runs the analogloop experiment: train the BrainScaleS-2
-// MNIST network in float on the host, move it to a simulated analog chip,
-// retrain it with the chip in the loop, compare, and export the integer
-// weights. With no flags it reproduces the reference run in results/.
+// Command train runs the analogloop experiment: train a network in float on
+// the host, move it to a simulated analog chip, retrain it with the chip in
+// the loop, compare, and export the integer weights. With no flags it
+// reproduces the reference run in results/ (MNIST, the BrainScaleS-2
+// network, chip 1).
 package main
 
 import (
@@ -13,10 +14,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/datasets/catalog"
 	"github.com/analogloop/analogloop/models"
 	"github.com/analogloop/analogloop/train"
 )
@@ -25,37 +28,102 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// fieldFlags names the flag of each train.Config field.
+var fieldFlags = map[string]string{
+	"Dataset": "dataset", "Model": "model", "Epochs": "epochs", "HILEpochs": "hil-epochs", "Batch": "batch",
+	"LR": "lr", "HILLR": "hil-lr", "LRDecay": "lr-decay", "Augment": "augment", "Trials": "trials",
+	"Seed": "seed", "LogitScale": "logit-scale", "TrainLimit": "train-limit", "TestLimit": "test-limit",
+}
+
+// flagErrors rewrites the library's field errors as flag errors.
+func flagErrors(err error) string {
+	var lines []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var fe *train.FieldError
+		if errors.As(e, &fe) {
+			if f, ok := fieldFlags[fe.Field]; ok {
+				lines = append(lines, fmt.Sprintf("-%s %v: want %s", f, fe.Value, fe.Want))
+				return
+			}
+		}
+		lines = append(lines, e.Error())
+	}
+	walk(err)
+	return strings.Join(lines, "\n")
+}
+
+// datasetArg finds -dataset among args before parsing: the defaults of the
+// other flags depend on it.
+func datasetArg(args []string) string {
+	for i, a := range args {
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if v, ok := strings.CutPrefix(a, "dataset="); ok {
+			return v
+		}
+		if a == "dataset" && i+1 < len(args) {
+			return args[i+1]
+		}
+		if a == "" { // "--": the end of the flags
+			break
+		}
+	}
+	return "mnist"
+}
+
+// command is how the results record the command: the program as the user
+// ran it.
+func command(args []string) string {
+	prog := "go run ./cmd/train"
+	if exe := filepath.Base(os.Args[0]); exe != "main" && !strings.HasPrefix(os.Args[0], os.TempDir()) && exe != "train.test" {
+		prog = exe
+	}
+	return strings.TrimSpace(prog + " " + strings.Join(args, " "))
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
-	cfg := train.DefaultConfig()
+	dataset := datasetArg(args)
+	cfg := train.DefaultConfigFor(dataset)
+	model := cfg.Model.Name
+	device, chip, otherChip := analogmac.KindChip, uint64(1), uint64(2)
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./cmd/train [flags]\n\n"+
+		fmt.Fprintf(stderr, "usage: %s [flags]\n\n"+
 			"Trains in float, moves the network to a simulated analog chip, retrains with the chip\n"+
 			"in the loop, evaluates each stage and writes results, plots and exports to -out.\n"+
-			"With no flags it reproduces the reference run committed in results/.\n\nflags:\n")
+			"With no flags it reproduces the reference run committed in results/.\n"+
+			"The defaults shown are MNIST's; -dataset yinyang has its own (see the README).\n\nflags:\n", command(nil))
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&cfg.Data, "data", "", "directory holding the four IDX files (default: $MNIST_DIR, then ./data/<dataset>; downloaded when missing)")
-	fs.StringVar(&cfg.Dataset, "dataset", cfg.Dataset, "dataset: mnist or fashion-mnist")
-	fs.StringVar(&cfg.Model, "model", cfg.Model, "network: "+strings.Join(models.Kinds, " or ")+" (bss2-mnist is the BrainScaleS-2 MNIST network)")
+	var dataDir string
+	fs.StringVar(&dataDir, "data", "", "directory holding the four IDX files of mnist or fashion-mnist (default: $MNIST_DIR or $FASHION_MNIST_DIR, then ./data/<dataset>, then for fashion-mnist Debian's /usr/share/datasets/fashion-mnist; downloaded when missing)")
+	fs.StringVar(&cfg.Dataset, "dataset", cfg.Dataset, "dataset: "+strings.Join(catalog.Names(), ", "))
+	fs.StringVar(&model, "model", model, "network: "+strings.Join(models.Builtins(), ", ")+", or a .json network description (see docs/networks.md)")
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "float training epochs on the host")
 	fs.IntVar(&cfg.HILEpochs, "hil-epochs", cfg.HILEpochs, "retraining epochs with the device in the loop")
-	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "training batch size")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, fmt.Sprintf("training batch size (1..%d)", train.MaxBatch))
 	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "Adam learning rate of float training, in weight units (weights span -63..63)")
 	fs.Float64Var(&cfg.HILLR, "hil-lr", cfg.HILLR, "Adam learning rate of in-the-loop retraining")
 	fs.Float64Var(&cfg.LRDecay, "lr-decay", cfg.LRDecay, "learning-rate factor per epoch (StepLR gamma)")
 	fs.IntVar(&cfg.Augment, "augment", cfg.Augment, "random image shifts of up to this many pixels during training (0: none)")
-	fs.StringVar(&cfg.Device, "device", cfg.Device, "device in the loop and for evaluation: "+strings.Join(analogmac.Kinds(), ", "))
-	fs.Uint64Var(&cfg.Chip, "chip", cfg.Chip, "chip seed: which simulated chip (the same seed is always the same chip)")
-	fs.Uint64Var(&cfg.OtherChip, "other-chip", cfg.OtherChip, "seed of a second chip, never trained on, for the generalisation check")
-	fs.IntVar(&cfg.Trials, "trials", cfg.Trials, "repeats of every chip evaluation, each with fresh trial-to-trial noise")
+	fs.StringVar(&device, "device", device, "device in the loop and for evaluation: "+strings.Join(analogmac.Kinds(), ", "))
+	fs.Uint64Var(&chip, "chip", chip, "chip seed: which simulated chip (the same seed is always the same chip)")
+	fs.Uint64Var(&otherChip, "other-chip", otherChip, "seed of a second chip, never trained on, for the generalisation check (device chip only)")
+	fs.IntVar(&cfg.Trials, "trials", cfg.Trials, "repeats of every evaluation on a noisy device, each with fresh trial-to-trial noise")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of every other random draw: weights, shuffling, augmentation, noise")
-	fs.Float64Var(&cfg.LogitScale, "logit-scale", cfg.LogitScale, "factor from output LSB to softmax logits")
-	fs.IntVar(&cfg.TrainLimit, "train-limit", 0, "use only the first N training images (0: all); for quick looks")
-	fs.IntVar(&cfg.TestLimit, "test-limit", 0, "use only the first N test images (0: all); for quick looks")
+	fs.Float64Var(&cfg.LogitScale, "logit-scale", cfg.LogitScale, "factor from output LSB to softmax logits (0: the model's)")
+	fs.IntVar(&cfg.TrainLimit, "train-limit", 0, "use only the first N training samples (0: all); for quick looks")
+	fs.IntVar(&cfg.TestLimit, "test-limit", 0, "use only the first N test samples (0: all); for quick looks")
+	parallel := fs.Int("parallel", 1, "evaluation trials run at once (results do not depend on it)")
 	out := fs.String("out", "results", "output directory for results, plots, exports and the checkpoint")
-	resume := fs.Bool("resume", false, "continue the run whose checkpoint is in -out (its configuration is reused)")
+	resume := fs.Bool("resume", false, "continue the run whose checkpoint is in -out (its configuration and devices are reused)")
 	eval := fs.String("eval", "", "evaluate an exported model (path to its .json manifest) on -device/-chip over -trials, instead of training")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -67,42 +135,66 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "train: unexpected arguments %q: all options are flags (-h lists them)\n", fs.Args())
 		return 2
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *eval != "" {
 		// Evaluating an export uses only these flags; the others describe
 		// a training run and would be silently ignored.
 		usable := map[string]bool{"eval": true, "device": true, "chip": true, "trials": true, "seed": true, "data": true}
 		var ignored []string
-		fs.Visit(func(f *flag.Flag) {
-			if !usable[f.Name] {
-				ignored = append(ignored, "-"+f.Name)
+		for name := range set {
+			if !usable[name] {
+				ignored = append(ignored, "-"+name)
 			}
-		})
+		}
 		if len(ignored) > 0 {
 			fmt.Fprintf(stderr, "train: -eval uses only -device, -chip, -trials, -seed and -data; drop %s\n", strings.Join(ignored, " "))
 			return 2
 		}
-		check := train.DefaultConfig()
-		check.Device, check.Chip, check.OtherChip, check.Trials = cfg.Device, cfg.Chip, cfg.Chip+1, cfg.Trials
-		if err := check.Validate(); err != nil {
-			fmt.Fprintf(stderr, "train: bad flags:\n%v\n", err)
+		if cfg.Trials < 1 || cfg.Trials > 1000 {
+			fmt.Fprintf(stderr, "train: bad flags:\n-trials %d: want 1..1000\n", cfg.Trials)
 			return 2
 		}
 	} else if *resume {
 		// A resumed run is the run that was started: its configuration
 		// comes from the checkpoint, so other flags would be misleading.
 		var ignored []string
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name != "resume" && f.Name != "out" && f.Name != "data" {
-				ignored = append(ignored, "-"+f.Name)
+		for name := range set {
+			if name != "resume" && name != "out" && name != "data" && name != "parallel" {
+				ignored = append(ignored, "-"+name)
 			}
-		})
+		}
 		if len(ignored) > 0 {
 			fmt.Fprintf(stderr, "train: -resume continues with the checkpoint's configuration; drop %s\n", strings.Join(ignored, " "))
 			return 2
 		}
-	} else if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "train: bad flags:\n%v\n", err)
-		return 2
+	} else {
+		var problems []string
+		if !catalog.Known(cfg.Dataset) {
+			problems = append(problems, fmt.Sprintf("-dataset %s: want one of %s", cfg.Dataset, strings.Join(catalog.Names(), ", ")))
+		}
+		spec, err := modelSpec(model)
+		if err != nil {
+			problems = append(problems, err.Error())
+		} else {
+			cfg.Model = spec
+		}
+		if _, err := analogmac.Preset(device, chip); err != nil {
+			problems = append(problems, fmt.Sprintf("-device %s: want one of %s", device, strings.Join(analogmac.Kinds(), ", ")))
+		}
+		if device == analogmac.KindChip && otherChip == chip {
+			problems = append(problems, fmt.Sprintf("-other-chip %d: want a chip seed different from -chip", otherChip))
+		}
+		if *parallel < 1 || *parallel > 64 {
+			problems = append(problems, fmt.Sprintf("-parallel %d: want 1..64", *parallel))
+		}
+		if err := cfg.Validate(); err != nil {
+			problems = append(problems, flagErrors(err))
+		}
+		if len(problems) > 0 {
+			fmt.Fprintf(stderr, "train: bad flags:\n%s\n", strings.Join(problems, "\n"))
+			return 2
+		}
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
@@ -120,17 +212,67 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	if *eval != "" {
-		return evaluate(ctx, *eval, cfg, progress, stdout, stderr, logger)
+		return evaluate(ctx, *eval, evalFlags{device: device, chip: chip, trials: cfg.Trials, seed: cfg.Seed, data: dataDir}, progress, stdout, stderr, logger)
 	}
-	res, err := train.Run(ctx, cfg, train.Options{
-		Out: *out, Resume: *resume, Logger: logger, Progress: progress,
-		Command: strings.TrimSpace("go run ./cmd/train " + strings.Join(args, " ")),
-	})
+
+	opt := train.Options{Out: *out, Resume: *resume, Logger: logger, Progress: progress, Parallel: *parallel, Command: command(args)}
+	var inLoop, unseen analogmac.Spec
+	var hasUnseen bool
+	if *resume {
+		ck, err := train.LoadCheckpoint(*out)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				fmt.Fprintf(stderr, "train: -resume: no checkpoint in %s\n", *out)
+			} else {
+				fmt.Fprintln(stderr, err)
+			}
+			return 1
+		}
+		cfg = ck.Config
+		inLoop = ck.Results.Device
+		if ck.Results.UnseenDevice != nil {
+			unseen, hasUnseen = *ck.Results.UnseenDevice, true
+		}
+	} else {
+		inLoop, _ = analogmac.Preset(device, chip)
+		if device == analogmac.KindChip {
+			unseen, _ = analogmac.Preset(device, otherChip)
+			hasUnseen = true
+		} else {
+			logger.Info("the unseen-chip evaluation needs -device chip: skipped", "device", device)
+		}
+	}
+	var err error
+	if opt.InLoop, err = analogmac.New(inLoop); err != nil {
+		fmt.Fprintln(stderr, "train: device:", err)
+		return 1
+	}
+	defer opt.InLoop.Close()
+	if hasUnseen {
+		if opt.Unseen, err = analogmac.New(unseen); err != nil {
+			fmt.Fprintln(stderr, "train: unseen device:", err)
+			return 1
+		}
+		defer opt.Unseen.Close()
+	}
+	if opt.Data, err = catalog.Open(ctx, cfg.Dataset, catalog.Options{Dir: dataDir, Progress: progress, Logger: logger}); err != nil {
+		fmt.Fprintln(stderr, err)
+		if ctx.Err() != nil {
+			return 130
+		}
+		return 1
+	}
+	res, err := train.Run(ctx, cfg, opt)
 	if err != nil {
 		// Errors carry their package's prefix ("train:", "mnist:", ...).
+		var fe *train.FieldError
+		if errors.As(err, &fe) {
+			fmt.Fprintf(stderr, "train: bad flags:\n%s\n", flagErrors(err))
+			return 2
+		}
 		fmt.Fprintln(stderr, err)
 		if errors.Is(err, train.ErrInterrupted) {
-			fmt.Fprintf(stderr, "resume with: go run ./cmd/train -resume -out %s\n", *out)
+			fmt.Fprintf(stderr, "resume with: %s\n", command([]string{"-resume", "-out", *out}))
 			return 130
 		}
 		return 1
@@ -138,6 +280,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, train.Table(res))
 	fmt.Fprintf(stdout, "\nWritten to %s: results.json, results.md, curves.png, exports.\n", *out)
 	return 0
+}
+
+// modelSpec resolves -model: a built-in name or a JSON description file.
+func modelSpec(model string) (models.Spec, error) {
+	if strings.HasSuffix(model, ".json") {
+		s, err := models.ReadSpec(model)
+		if err != nil {
+			return models.Spec{}, fmt.Errorf("-model %s: %w", model, err)
+		}
+		return s, nil
+	}
+	s, err := models.Builtin(model)
+	if err != nil {
+		return models.Spec{}, fmt.Errorf("-model %s: want one of %s, or a .json network description", model, strings.Join(models.Builtins(), ", "))
+	}
+	return s, nil
 }
 
 func isTerminal(w io.Writer) bool {

@@ -70,8 +70,8 @@ func TestDownloadGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSynth(t, d, s)
-	if d.Dir != dir || d.Name != "mnist" {
-		t.Errorf("Data %q in %q, want mnist in %q", d.Name, d.Dir, dir)
+	if d.Source != dir || d.Name != "mnist" {
+		t.Errorf("Data %q in %q, want mnist in %q", d.Name, d.Source, dir)
 	}
 	want := []string{"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}
 	if got := listDir(t, dir); !slices.Equal(got, want) {
@@ -282,8 +282,8 @@ func TestSearchOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSynth(t, d, b)
-	if want := filepath.Join(work, "data", "mnist"); d.Dir != want {
-		t.Errorf("Dir = %q, want %q", d.Dir, want)
+	if want := filepath.Join(work, "data", "mnist"); d.Source != want {
+		t.Errorf("Dir = %q, want %q", d.Source, want)
 	}
 
 	// Options.Dir is the only place looked at.
@@ -302,15 +302,15 @@ func TestSearchOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSynth(t, d, c)
-	if len(listDir(t, empty)) != 4 || d.Dir != empty {
-		t.Errorf("download went to %q; $MNIST_DIR holds %v", d.Dir, listDir(t, empty))
+	if len(listDir(t, empty)) != 4 || d.Source != empty {
+		t.Errorf("download went to %q; $MNIST_DIR holds %v", d.Source, listDir(t, empty))
 	}
 	t.Setenv("MNIST_DIR", "")
 	if d, err = Load(context.Background(), opt); err != nil {
 		t.Fatal(err)
 	}
 	if len(listDir(t, filepath.Join(work, "data", "mnist"))) != 4 {
-		t.Errorf("download went to %q, not ./data/mnist", d.Dir)
+		t.Errorf("download went to %q, not ./data/mnist", d.Source)
 	}
 
 	// The offline error names every place searched.

@@ -65,9 +65,9 @@ func ExampleLoad() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("train: %d images of %dx%d, labels %v\n", d.Train.N, d.Train.Rows, d.Train.Cols, d.Train.Labels)
+	fmt.Printf("train: %d images of %dx%d, labels %v\n", d.Train.N, d.Train.Height, d.Train.Width, d.Train.Labels)
 	fmt.Printf("test: %d image, label %d\n", d.Test.N, d.Test.Labels[0])
-	fmt.Println("pixel (0,3) of train image 1:", d.Train.Image(1)[3]) // (784+3) mod 251
+	fmt.Println("pixel (0,3) of train image 1:", d.Train.Sample(1)[3]) // (784+3) mod 251
 
 	// Without NoVerify the same files are refused: they are not MNIST's.
 	_, err = mnist.Load(context.Background(), mnist.Options{Dir: dir, NoDownload: true, Logger: slog.New(slog.DiscardHandler)})

@@ -1,6 +1,8 @@
 package mnist
 
 import (
+	"github.com/analogloop/analogloop/datasets"
+
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
@@ -104,16 +106,16 @@ func (s synthSet) write(t testing.TB, dir string, gzipped bool) {
 }
 
 // checkSynth asserts that d holds exactly the synthetic data s.
-func checkSynth(t *testing.T, d *Data, s synthSet) {
+func checkSynth(t *testing.T, d *datasets.Data, s synthSet) {
 	t.Helper()
 	for _, c := range []struct {
-		set      *Set
+		set      *datasets.Set
 		img, lab string
 	}{{d.Train, trainImages, trainLabels}, {d.Test, testImages, testLabels}} {
-		if c.set.Rows != 28 || c.set.Cols != 28 {
-			t.Fatalf("%s: size %dx%d, want 28x28", c.img, c.set.Rows, c.set.Cols)
+		if c.set.Height != 28 || c.set.Width != 28 {
+			t.Fatalf("%s: size %dx%d, want 28x28", c.img, c.set.Height, c.set.Width)
 		}
-		if !bytes.Equal(c.set.Images, s[c.img][16:]) {
+		if !bytes.Equal(c.set.Samples, s[c.img][16:]) {
 			t.Errorf("%s: pixels differ from the file's", c.img)
 		}
 		if !bytes.Equal(c.set.Labels, s[c.lab][8:]) {

@@ -138,19 +138,6 @@ func TestParseGrowthBound(t *testing.T) {
 	}
 }
 
-func TestSetImage(t *testing.T) {
-	s := &Set{N: 2, Rows: 2, Cols: 2, Images: []uint8{1, 2, 3, 4, 5, 6, 7, 8}, Labels: []uint8{0, 1}}
-	im := s.Image(1)
-	if !bytes.Equal(im, []uint8{5, 6, 7, 8}) {
-		t.Fatalf("Image(1) = %v", im)
-	}
-	im0 := s.Image(0)
-	_ = append(im0, 99) // must reallocate, not overwrite image 1
-	if s.Images[4] != 5 {
-		t.Errorf("append to Image(0) overwrote image 1: %v", s.Images)
-	}
-}
-
 func TestSizeHint(t *testing.T) {
 	dir := t.TempDir()
 	img := idxImages(50, 28, 28, 0)

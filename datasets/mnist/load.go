@@ -12,36 +12,17 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/analogloop/analogloop/datasets"
 )
 
-// Both known datasets have 28x28 images; Load refuses anything else so the
-// trainer's input size can be relied on.
+// Both known datasets have 28x28 single-channel images in 10 classes; Load
+// refuses anything else, so a network built for them can rely on it.
 const (
-	Rows = 28
-	Cols = 28
+	Rows    = 28
+	Cols    = 28
+	Classes = 10
 )
-
-// Set is one split: N images of Rows x Cols raw uint8 pixels, row-major,
-// image i at Images[i*Rows*Cols:(i+1)*Rows*Cols], and N labels 0..9.
-type Set struct {
-	N, Rows, Cols int
-	Images        []uint8
-	Labels        []uint8
-}
-
-// Image returns the pixels of image i. Its capacity ends with the image, so
-// an append cannot spill into the next one.
-func (s *Set) Image(i int) []uint8 {
-	sz := s.Rows * s.Cols
-	return s.Images[i*sz : (i+1)*sz : (i+1)*sz]
-}
-
-// Data is a loaded dataset.
-type Data struct {
-	Name        string // "mnist" or "fashion-mnist"
-	Dir         string // absolute directory the files were read from
-	Train, Test *Set
-}
 
 // Options says which dataset to load and from where. The zero value loads
 // MNIST with verification, searching the default places and downloading
@@ -146,12 +127,12 @@ func (e *loadError) Unwrap() []error {
 // downloads are allowed, it downloads the missing files into the first
 // writable of $MNIST_DIR and ./data/<dataset>. Every file is checked as
 // described in the package documentation before Load returns it.
-func Load(ctx context.Context, opt Options) (*Data, error) {
+func Load(ctx context.Context, opt Options) (*datasets.Data, error) {
 	name := strings.ToLower(opt.Dataset)
 	if name == "" {
 		name = "mnist"
 	}
-	ds, ok := datasets[name]
+	ds, ok := knownDatasets[name]
 	if !ok {
 		return nil, fmt.Errorf("mnist: unknown dataset %q: expected \"mnist\" or \"fashion-mnist\"", opt.Dataset)
 	}
@@ -229,7 +210,7 @@ func Load(ctx context.Context, opt Options) (*Data, error) {
 		return nil, err
 	}
 
-	data := &Data{Name: ds.name, Dir: dir}
+	data := &datasets.Data{Name: ds.name, Source: dir}
 	if data.Train, err = makeSet(files[0], files[1], names[0], names[1]); err != nil {
 		return nil, fmt.Errorf("%s in %s: %w", ds.name, dir, err)
 	}
@@ -306,7 +287,7 @@ func verify(x *IDX, file, want, dataset string) error {
 	}
 	if got != want {
 		what := "corrupt or different data"
-		for _, ds := range datasets { // name a mix-up of known files
+		for _, ds := range knownDatasets { // name a mix-up of known files
 			for base, sum := range ds.sha256 {
 				if sum == got {
 					what = "it is " + ds.name + "'s " + base
@@ -320,7 +301,7 @@ func verify(x *IDX, file, want, dataset string) error {
 	return nil
 }
 
-func makeSet(img, lab *IDX, imgName, labName string) (*Set, error) {
+func makeSet(img, lab *IDX, imgName, labName string) (*datasets.Set, error) {
 	if img.Magic != MagicImages || lab.Magic != MagicLabels {
 		return nil, fmt.Errorf("internal: %s/%s parsed as magic %d/%d", imgName, labName, img.Magic, lab.Magic)
 	}
@@ -333,7 +314,7 @@ func makeSet(img, lab *IDX, imgName, labName string) (*Set, error) {
 		return nil, &FileError{File: labName, Kind: ErrFormat,
 			Msg: fmt.Sprintf("holds %d labels: expected %d to match the images in %s", lab.N(), n, imgName)}
 	}
-	return &Set{N: n, Rows: rows, Cols: cols, Images: img.Data, Labels: lab.Data}, nil
+	return &datasets.Set{N: n, Height: rows, Width: cols, Channels: 1, Classes: Classes, Samples: img.Data, Labels: lab.Data}, nil
 }
 
 // prepareDir makes dir and proves a file can be created in it.

@@ -1,6 +1,8 @@
 package mnist
 
 import (
+	"github.com/analogloop/analogloop/datasets"
+
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -24,13 +26,13 @@ func TestRealMNIST(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name  string
-		set   *Set
+		set   *datasets.Set
 		n     int
 		first uint8
 	}{{"train", d.Train, 60000, 5}, {"test", d.Test, 10000, 7}} {
 		s := c.set
-		if s.N != c.n || s.Rows != 28 || s.Cols != 28 || len(s.Images) != c.n*784 || len(s.Labels) != c.n {
-			t.Fatalf("%s: N=%d %dx%d, %d pixels, %d labels; want %d of 28x28", c.name, s.N, s.Rows, s.Cols, len(s.Images), len(s.Labels), c.n)
+		if s.N != c.n || s.Height != 28 || s.Width != 28 || len(s.Samples) != c.n*784 || len(s.Labels) != c.n {
+			t.Fatalf("%s: N=%d %dx%d, %d pixels, %d labels; want %d of 28x28", c.name, s.N, s.Height, s.Width, len(s.Samples), len(s.Labels), c.n)
 		}
 		if s.Labels[0] != c.first {
 			t.Errorf("%s: first label %d, want %d", c.name, s.Labels[0], c.first)
@@ -48,10 +50,10 @@ func TestRealMNIST(t *testing.T) {
 		}
 		// Mean intensity is about 33 of 255 (ink on a black background).
 		var sum int
-		for _, p := range s.Images {
+		for _, p := range s.Samples {
 			sum += int(p)
 		}
-		if mean := float64(sum) / float64(len(s.Images)); mean < 30 || mean > 37 {
+		if mean := float64(sum) / float64(len(s.Samples)); mean < 30 || mean > 37 {
 			t.Errorf("%s: mean pixel %.1f, want about 33", c.name, mean)
 		}
 	}
@@ -101,7 +103,7 @@ func TestRealGzipAndPlainAgree(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plain copy: %v", err)
 	}
-	if !bytes.Equal(a.Train.Images, b.Train.Images) || !bytes.Equal(a.Test.Labels, b.Test.Labels) {
+	if !bytes.Equal(a.Train.Samples, b.Train.Samples) || !bytes.Equal(a.Test.Labels, b.Test.Labels) {
 		t.Error("gzipped and plain copies load different data")
 	}
 	// Labels gzipped by us (not byte-identical to the original .gz) next to
@@ -168,7 +170,7 @@ func TestRealFashionMNIST(t *testing.T) {
 	}
 	// Fashion-MNIST is balanced: exactly 6000 and 1000 per class.
 	for _, c := range []struct {
-		set *Set
+		set *datasets.Set
 		per int
 	}{{d.Train, 6000}, {d.Test, 1000}} {
 		var hist [10]int
@@ -192,7 +194,7 @@ func TestRealFashionMNIST(t *testing.T) {
 // training set from $MNIST_DIR.
 func BenchmarkLoadTrain(b *testing.B) {
 	dir := mnisttest.Dir(b)
-	ds := datasets["mnist"]
+	ds := knownDatasets["mnist"]
 	var size int64
 	for b.Loop() {
 		files, names, err := readAll(context.Background(), dir, []string{trainImages, trainLabels}, nil, ds.sha256, ds.name)

@@ -32,7 +32,7 @@ type dataset struct {
 	sha256 map[string]string
 }
 
-var datasets = map[string]*dataset{
+var knownDatasets = map[string]*dataset{
 	"mnist": {
 		name:    "mnist",
 		envVar:  "MNIST_DIR",

@@ -1,4 +1,4 @@
-package train
+package export
 
 import (
 	"archive/zip"

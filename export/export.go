@@ -1,7 +1,5 @@
-package train
+package export
 
-// Export and import of a trained network's quantized weights.
-//
 // An export is two files in one directory: NAME.npz, one int8 array per
 // analog layer as numpy's np.load reads it, and NAME.json, the manifest
 // (type Manifest) that says everything needed to run the integer inference
@@ -31,14 +29,15 @@ import (
 	"time"
 
 	"github.com/analogloop/analogloop/analogmac"
-	"github.com/analogloop/analogloop/datasets/mnist"
+	"github.com/analogloop/analogloop/datasets"
+	"github.com/analogloop/analogloop/internal/atomicfile"
 	"github.com/analogloop/analogloop/layers"
 	"github.com/analogloop/analogloop/models"
 )
 
 // FormatVersion is the version of the export format Export writes and the
 // only one Import accepts. It changes whenever a field's meaning changes.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // ExportCreator is the manifest's created_by.
 const ExportCreator = "analogloop"
@@ -68,15 +67,12 @@ type AccuracyStats struct {
 	Trials []float64 `json:"trials"`
 }
 
-// ExportInfo is what the caller knows about the network being exported.
-type ExportInfo struct {
-	Dataset string // "mnist" / "fashion-mnist"
-	Device  string // device kind the accuracy was measured on: "ideal", "mock", "chip"
-	// Chip is the chip seed trained on; recorded only when Device is "chip".
-	Chip uint64
-	// DeviceConfig (e.g. an analogmac.ChipConfig) is recorded verbatim as JSON.
-	DeviceConfig any
-	Accuracy     AccuracyStats
+// Info is what the caller knows about the network being exported.
+type Info struct {
+	Dataset string // "mnist", "fashion-mnist", "yinyang", ...
+	// Device is the device Accuracy was measured on.
+	Device   analogmac.Spec
+	Accuracy AccuracyStats
 	// IdealAccuracy is the accuracy of the same integer weights on
 	// IdealDevice(net) over the whole test set (see IdealAccuracy): being
 	// deterministic, it is what an imported network reproduces.
@@ -94,9 +90,11 @@ type Manifest struct {
 	CreatedBy     string `json:"created_by"`     // ExportCreator
 	Created       string `json:"created"`        // RFC 3339, UTC; informative only
 
-	// Model says how models.New rebuilds the network.
-	Model ManifestModel `json:"model"`
-	Input ManifestInput `json:"input"`
+	// Model is the network's resolved description: models.Build rebuilds
+	// it for Input and Classes.
+	Model   models.Spec   `json:"model"`
+	Classes int           `json:"classes"`
+	Input   ManifestInput `json:"input"`
 	// GainPerSend is the gain of the ideal device the reference vectors
 	// and ideal_accuracy were computed with (output LSB per unit of
 	// input x weight and per send).
@@ -106,11 +104,9 @@ type Manifest struct {
 	Layers  []ManifestLayer `json:"layers"`
 	Weights ManifestWeights `json:"weights"`
 
-	Dataset      string          `json:"dataset"`
-	Device       string          `json:"device"`                  // device the accuracy was measured on
-	ChipSeed     *uint64         `json:"chip_seed"`               // null unless device is "chip"
-	DeviceConfig json.RawMessage `json:"device_config,omitempty"` // verbatim from ExportInfo
-	Accuracy     AccuracyStats   `json:"accuracy"`                // on Device
+	Dataset  string         `json:"dataset"`
+	Device   analogmac.Spec `json:"device"`   // the device the accuracy was measured on
+	Accuracy AccuracyStats  `json:"accuracy"` // on Device
 	// IdealAccuracy is the accuracy on the ideal device over
 	// IdealSamples test images: what evaluating an import reproduces.
 	IdealAccuracy float64 `json:"ideal_accuracy"`
@@ -120,12 +116,6 @@ type Manifest struct {
 	// References are test images with the exact outputs of the ideal
 	// device: a reimplementation must reproduce every value.
 	References []Reference `json:"references"`
-}
-
-// ManifestModel names the architecture and its hyper-parameters.
-type ManifestModel struct {
-	Kind   string        `json:"kind"` // a models.Kinds value
-	Config models.Config `json:"config"`
 }
 
 // ManifestInput says how a raw image becomes the first layer's input.
@@ -169,14 +159,13 @@ type ManifestLayer struct {
 	OutputHW []int  `json:"output_hw,omitempty"` // (out_h, out_w); patches = out_h*out_w
 	Im2Col   string `json:"im2col,omitempty"`    // ConvInputRule
 	// analog layers (conv2d, dense)
-	Sends       int                  `json:"sends,omitempty"`
-	GainPerSend float64              `json:"gain_per_send,omitempty"`
-	Placement   *analogmac.Placement `json:"placement,omitempty"`
-	Tiles       []analogmac.Tile     `json:"tiles,omitempty"`   // analogmac.Tiles(in, out, placement)
-	Weights     string               `json:"weights,omitempty"` // np.load key; the zip member is KEY.npy
-	Shape       []int                `json:"shape,omitempty"`   // (in, out)
-	DType       string               `json:"dtype,omitempty"`   // "int8"
-	Layout      string               `json:"layout,omitempty"`
+	Sends     int                  `json:"sends,omitempty"`
+	Placement *analogmac.Placement `json:"placement,omitempty"`
+	Tiles     []analogmac.Tile     `json:"tiles,omitempty"`   // analogmac.Tiles(in, out, placement)
+	Weights   string               `json:"weights,omitempty"` // np.load key; the zip member is KEY.npy
+	Shape     []int                `json:"shape,omitempty"`   // (in, out)
+	DType     string               `json:"dtype,omitempty"`   // "int8"
+	Layout    string               `json:"layout,omitempty"`
 	// converting_relu only
 	Shift *int   `json:"shift,omitempty"`
 	Rule  string `json:"rule,omitempty"`
@@ -210,53 +199,50 @@ type LayerOutput struct {
 	Values []int  `json:"values"`
 }
 
-// IdealDevice returns the noise-free device with the gain net currently
-// assumes: the device the reference vectors and ideal accuracy of an
-// export are computed on.
+// IdealDevice returns the noise-free device with the gain net is designed
+// for: the device the reference vectors and ideal accuracy of an export
+// are computed on.
 func IdealDevice(net *models.Network) *analogmac.Ideal {
-	d := analogmac.NewIdeal()
-	d.GainPerSend = net.Backend.Gain()
-	return d
+	return &analogmac.Ideal{GainPerSend: net.GainPerSend}
 }
 
-// IdealAccuracy evaluates net on IdealDevice(net) over set, in batches of
-// batch, and restores net's device afterwards. It is the value
-// ExportInfo.IdealAccuracy wants.
-func IdealAccuracy(ctx context.Context, net *models.Network, set *mnist.Set, batch int) (float64, error) {
-	prev := net.Backend.Device
-	defer net.Use(prev)
-	net.Use(IdealDevice(net))
-	gr, err := net.NewGraph(batch, false)
+// evalBatch is the batch of the ideal-device evaluations.
+const evalBatch = 500
+
+// IdealAccuracy evaluates net on IdealDevice(net) over set: the value
+// Info.IdealAccuracy wants.
+func IdealAccuracy(ctx context.Context, net *models.Network, set *datasets.Set) (float64, error) {
+	return accuracyOn(ctx, net, IdealDevice(net), set)
+}
+
+func accuracyOn(ctx context.Context, net *models.Network, d analogmac.Device, set *datasets.Set) (float64, error) {
+	gr, err := net.NewGraph(models.GraphOptions{Batch: min(evalBatch, set.N), On: d})
 	if err != nil {
 		return 0, err
 	}
 	defer gr.Close()
-	return Accuracy(ctx, gr, set)
+	n, err := gr.Correct(ctx, set, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / float64(set.N), nil
 }
 
 // CheckAccuracy evaluates net (as returned by Import) on the ideal device
-// over set and returns an error unless the result is the manifest's
-// ideal_accuracy: the same number of correctly classified images.
-func (m *Manifest) CheckAccuracy(ctx context.Context, net *models.Network, set *mnist.Set, batch int) (float64, error) {
-	if m.IdealSamples > 0 && set.N != m.IdealSamples {
-		return 0, fmt.Errorf("train: ideal accuracy was measured on %d images, the set has %d", m.IdealSamples, set.N)
+// over the first IdealSamples samples of test, the subset the manifest's
+// ideal_accuracy was measured on, and returns an error unless the result is
+// that accuracy: the same number of correctly classified samples.
+func (m *Manifest) CheckAccuracy(ctx context.Context, net *models.Network, test *datasets.Set) (float64, error) {
+	if m.IdealSamples < 1 || test.N < m.IdealSamples {
+		return 0, fmt.Errorf("export: ideal accuracy was measured on the first %d samples, the set has %d", m.IdealSamples, test.N)
 	}
-	prev := net.Backend.Device
-	defer net.Use(prev)
-	d := analogmac.NewIdeal()
-	d.GainPerSend = m.GainPerSend
-	net.Use(d)
-	gr, err := net.NewGraph(batch, false)
-	if err != nil {
-		return 0, err
-	}
-	defer gr.Close()
-	acc, err := Accuracy(ctx, gr, set)
+	set := test.Head(m.IdealSamples)
+	acc, err := accuracyOn(ctx, net, &analogmac.Ideal{GainPerSend: m.GainPerSend}, set)
 	if err != nil {
 		return 0, err
 	}
 	if math.Abs(acc-m.IdealAccuracy)*float64(set.N) >= 0.5 {
-		return acc, fmt.Errorf("train: accuracy on the ideal device is %.6f (%d of %d), the manifest records %.6f",
+		return acc, fmt.Errorf("export: accuracy on the ideal device is %.6f (%d of %d), the manifest records %.6f",
 			acc, int(math.Round(acc*float64(set.N))), set.N, m.IdealAccuracy)
 	}
 	return acc, nil
@@ -264,32 +250,27 @@ func (m *Manifest) CheckAccuracy(ctx context.Context, net *models.Network, set *
 
 // Export writes dir/name.npz and dir/name.json, each atomically (a
 // temporary file in dir, then a rename; the npz first), and returns the
-// manifest. The first MaxReferences images of refs become the reference
-// vectors. net is run on IdealDevice(net) for them and put back on its
-// device afterwards, so Export must not run concurrently with other uses
-// of net. Export refuses a network that models.New cannot rebuild from its
-// kind and config, since Import could not read it back.
-func Export(dir, name string, net *models.Network, info ExportInfo, refs *mnist.Set) (*Manifest, error) {
+// manifest. The first MaxReferences samples of refs become the reference
+// vectors, computed on IdealDevice(net). Export only reads net.
+func Export(dir, name string, net *models.Network, info Info, refs *datasets.Set) (*Manifest, error) {
 	if err := checkExportName(name); err != nil {
 		return nil, err
 	}
 	if refs == nil || refs.N < 1 {
-		return nil, fmt.Errorf("train: export %s: no reference images", name)
+		return nil, fmt.Errorf("export %s: no reference samples", name)
 	}
-	if refs.Rows != net.H || refs.Cols != net.W || net.C != 1 {
-		return nil, fmt.Errorf("train: export %s: reference images are %dx%d, the network takes %dx%dx%d", name, refs.Rows, refs.Cols, net.H, net.W, net.C)
+	if err := net.CheckSet(refs); err != nil {
+		return nil, fmt.Errorf("export %s: reference samples: %w", name, err)
 	}
-	prev := net.Backend.Device
-	defer net.Use(prev)
 	ideal := IdealDevice(net)
-	net.Use(ideal)
-
+	in := net.Input
 	m := &Manifest{
 		FormatVersion: FormatVersion,
 		CreatedBy:     ExportCreator,
 		Created:       time.Now().UTC().Format(time.RFC3339),
-		Model:         ManifestModel{Kind: net.Kind, Config: exportConfig(net)},
-		Input: ManifestInput{Height: net.H, Width: net.W, Channels: net.C, Layout: InputLayout, Rule: InputRule,
+		Model:         net.Spec,
+		Classes:       net.Classes,
+		Input: ManifestInput{Height: in.Height, Width: in.Width, Channels: in.Channels, Layout: InputLayout, Rule: InputRule,
 			Divisor: 8, Max: analogmac.InputMax},
 		GainPerSend:   ideal.GainPerSend,
 		Semantics:     defaultSemantics(),
@@ -303,24 +284,13 @@ func Export(dir, name string, net *models.Network, info ExportInfo, refs *mnist.
 	if m.Accuracy.Trials == nil {
 		m.Accuracy.Trials = []float64{}
 	}
-	if info.Device == analogmac.KindChip {
-		seed := info.Chip
-		m.ChipSeed = &seed
-	}
-	if info.DeviceConfig != nil {
-		raw, err := json.Marshal(info.DeviceConfig)
-		if err != nil {
-			return nil, fmt.Errorf("train: export %s: device config: %w", name, err)
-		}
-		m.DeviceConfig = raw
-	}
 	var err error
 	if m.Layers, err = describeLayers(net); err != nil {
-		return nil, fmt.Errorf("train: export %s: %w", name, err)
+		return nil, fmt.Errorf("export: export %s: %w", name, err)
 	}
 	// What Import will rebuild must be what is exported.
 	if err := checkRebuild(m); err != nil {
-		return nil, fmt.Errorf("train: export %s: %w", name, err)
+		return nil, fmt.Errorf("export: export %s: %w", name, err)
 	}
 
 	weights := map[string][]int8{}
@@ -332,19 +302,19 @@ func Export(dir, name string, net *models.Network, info ExportInfo, refs *mnist.
 	}
 	npz, err := encodeNPZ(members)
 	if err != nil {
-		return nil, fmt.Errorf("train: export %s: %w", name, err)
+		return nil, fmt.Errorf("export: export %s: %w", name, err)
 	}
 	sum := sha256.Sum256(npz)
 	m.Weights = ManifestWeights{File: name + ".npz", SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(npz))}
 
 	nref := min(refs.N, MaxReferences)
-	pixels := refs.Images[:nref*refs.Rows*refs.Cols]
-	outs, err := runLayers(net, pixels, nref)
+	pixels := refs.Samples[:nref*refs.Values()]
+	outs, err := net.Trace(context.Background(), ideal, pixels, nref, nil)
 	if err != nil {
-		return nil, fmt.Errorf("train: export %s: reference vectors: %w", name, err)
+		return nil, fmt.Errorf("export: export %s: reference vectors: %w", name, err)
 	}
 	for i := range nref {
-		r := Reference{Index: i, Label: int(refs.Labels[i]), Pixels: ints(refs.Image(i))}
+		r := Reference{Index: i, Label: int(refs.Labels[i]), Pixels: ints(refs.Sample(i))}
 		for j, a := range net.Analog() {
 			rows := len(outs[j]) / nref / a.Out
 			vals := outs[j][i*rows*a.Out : (i+1)*rows*a.Out]
@@ -357,30 +327,30 @@ func Export(dir, name string, net *models.Network, info ExportInfo, refs *mnist.
 	// Self-checks: the network's graph and the manifest-only integer
 	// inference (the documented semantics) must agree with the layer walk.
 	if err := checkGraph(net, m.References); err != nil {
-		return nil, fmt.Errorf("train: export %s: %w", name, err)
+		return nil, fmt.Errorf("export: export %s: %w", name, err)
 	}
 	for i, r := range m.References {
-		got, err := m.Infer(weights, refs.Image(i))
+		got, err := m.Infer(weights, refs.Sample(i))
 		if err != nil {
-			return nil, fmt.Errorf("train: export %s: %w", name, err)
+			return nil, fmt.Errorf("export: export %s: %w", name, err)
 		}
 		if err := compareReference(r, got); err != nil {
-			return nil, fmt.Errorf("train: export %s: the manifest's integer semantics disagree with the network (a bug): %w", name, err)
+			return nil, fmt.Errorf("export: export %s: the manifest's integer semantics disagree with the network (a bug): %w", name, err)
 		}
 	}
 
 	js, err := encodeManifest(m)
 	if err != nil {
-		return nil, fmt.Errorf("train: export %s: %w", name, err)
+		return nil, fmt.Errorf("export: export %s: %w", name, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("train: export: %w", err)
+		return nil, fmt.Errorf("export: export: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, m.Weights.File), npz); err != nil {
-		return nil, fmt.Errorf("train: export: %w", err)
+	if err := atomicfile.Write(filepath.Join(dir, m.Weights.File), npz); err != nil {
+		return nil, fmt.Errorf("export: export: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, name+".json"), js); err != nil {
-		return nil, fmt.Errorf("train: export: %w", err)
+	if err := atomicfile.Write(filepath.Join(dir, name+".json"), js); err != nil {
+		return nil, fmt.Errorf("export: export: %w", err)
 	}
 	return m, nil
 }
@@ -394,11 +364,11 @@ func Export(dir, name string, net *models.Network, info ExportInfo, refs *mnist.
 // device with the manifest's gain.
 func Import(manifestPath string) (*models.Network, *Manifest, error) {
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("train: import %s: %s", manifestPath, fmt.Sprintf(format, args...))
+		return fmt.Errorf("export: import %s: %s", manifestPath, fmt.Sprintf(format, args...))
 	}
 	raw, err := os.ReadFile(manifestPath)
 	if err != nil {
-		return nil, nil, fmt.Errorf("train: import: %w", err)
+		return nil, nil, fmt.Errorf("export: import: %w", err)
 	}
 	// The version is read on its own first, so that a newer format is
 	// named as such rather than as an unknown field.
@@ -448,14 +418,11 @@ func Import(manifestPath string) (*models.Network, *Manifest, error) {
 	if err := checkRebuild(m); err != nil {
 		return nil, nil, fail("%v", err)
 	}
-	net, err := models.New(m.Model.Kind, m.Model.Config)
+	net, err := buildNet(m)
 	if err != nil {
 		return nil, nil, fail("model: %v", err)
 	}
-	ideal := analogmac.NewIdeal()
-	ideal.GainPerSend = m.GainPerSend
-	net.Backend.GainPerSend = m.GainPerSend
-	net.Use(ideal)
+	ideal := &analogmac.Ideal{GainPerSend: m.GainPerSend}
 
 	want := map[string][2]int{}
 	for _, l := range m.Layers {
@@ -497,7 +464,7 @@ func Import(manifestPath string) (*models.Network, *Manifest, error) {
 			return nil, nil, fail("reference %d: label %d: want 0..%d", i, r.Label, net.Classes-1)
 		}
 	}
-	outs, err := runLayers(net, pixels, len(m.References))
+	outs, err := net.Trace(context.Background(), ideal, pixels, len(m.References), nil)
 	if err != nil {
 		return nil, nil, fail("replaying the reference vectors: %v", err)
 	}
@@ -536,10 +503,10 @@ type Inference struct {
 func (m *Manifest) Infer(weights map[string][]int8, pixels []uint8) (Inference, error) {
 	in := m.Input
 	if len(pixels) != in.Height*in.Width*in.Channels {
-		return Inference{}, fmt.Errorf("train: infer: %d pixels, want %d", len(pixels), in.Height*in.Width*in.Channels)
+		return Inference{}, fmt.Errorf("export: infer: %d pixels, want %d", len(pixels), in.Height*in.Width*in.Channels)
 	}
 	if in.Divisor < 1 {
-		return Inference{}, fmt.Errorf("train: infer: input divisor %d", in.Divisor)
+		return Inference{}, fmt.Errorf("export: infer: input divisor %d", in.Divisor)
 	}
 	h := make([]int, len(pixels))
 	for i, p := range pixels {
@@ -551,11 +518,11 @@ func (m *Manifest) Infer(weights map[string][]int8, pixels []uint8) (Inference, 
 		switch l.Type {
 		case "conv2d":
 			if len(l.InputHWC) != 3 || l.Padding == nil || l.Stride < 1 || l.Kernel < 1 {
-				return res, fmt.Errorf("train: infer: layer %d (%s): incomplete conv2d", li, l.Name)
+				return res, fmt.Errorf("export: infer: layer %d (%s): incomplete conv2d", li, l.Name)
 			}
 			H, W, C := l.InputHWC[0], l.InputHWC[1], l.InputHWC[2]
 			if rows*width != H*W*C {
-				return res, fmt.Errorf("train: infer: layer %d (%s): %d inputs, want %d", li, l.Name, rows*width, H*W*C)
+				return res, fmt.Errorf("export: infer: layer %d (%s): %d inputs, want %d", li, l.Name, rows*width, H*W*C)
 			}
 			K, S, P := l.Kernel, l.Stride, *l.Padding
 			oh, ow := (H+2*P-K)/S+1, (W+2*P-K)/S+1
@@ -584,7 +551,7 @@ func (m *Manifest) Infer(weights map[string][]int8, pixels []uint8) (Inference, 
 			h, rows, width = ints(y), oh*ow, l.Out
 		case "dense":
 			if rows*width != l.In {
-				return res, fmt.Errorf("train: infer: layer %d (%s): %d inputs, want %d", li, l.Name, rows*width, l.In)
+				return res, fmt.Errorf("export: infer: layer %d (%s): %d inputs, want %d", li, l.Name, rows*width, l.In)
 			}
 			y, err := m.product(l, weights, h, 1)
 			if err != nil {
@@ -594,22 +561,22 @@ func (m *Manifest) Infer(weights map[string][]int8, pixels []uint8) (Inference, 
 			h, rows, width = ints(y), 1, l.Out
 		case "converting_relu":
 			if l.Shift == nil {
-				return res, fmt.Errorf("train: infer: layer %d: converting_relu without shift", li)
+				return res, fmt.Errorf("export: infer: layer %d: converting_relu without shift", li)
 			}
 			for i, v := range h {
 				h[i] = min(m.Semantics.InputMax, max(0, min(m.Semantics.OutputMax, v))>>*l.Shift)
 			}
 		case "flatten":
 			if l.Out < 1 || (rows*width)%l.Out != 0 {
-				return res, fmt.Errorf("train: infer: layer %d: flatten %dx%d into rows of %d", li, rows, width, l.Out)
+				return res, fmt.Errorf("export: infer: layer %d: flatten %dx%d into rows of %d", li, rows, width, l.Out)
 			}
 			rows, width = rows*width/l.Out, l.Out
 		default:
-			return res, fmt.Errorf("train: infer: layer %d: unknown type %q", li, l.Type)
+			return res, fmt.Errorf("export: infer: layer %d: unknown type %q", li, l.Type)
 		}
 	}
 	if len(res.Outputs) == 0 {
-		return res, fmt.Errorf("train: infer: no analog layer")
+		return res, fmt.Errorf("export: infer: no analog layer")
 	}
 	res.Logits = res.Outputs[len(res.Outputs)-1]
 	res.Class = argmax(ints(res.Logits))
@@ -621,7 +588,7 @@ func (m *Manifest) Infer(weights map[string][]int8, pixels []uint8) (Inference, 
 func (m *Manifest) product(l ManifestLayer, weights map[string][]int8, x []int, rows int) ([]int8, error) {
 	w := weights[l.Name]
 	if len(w) != l.In*l.Out || len(x) != rows*l.In {
-		return nil, fmt.Errorf("train: infer: layer %s: %d weights for %dx%d, %d inputs for %d rows", l.Name, len(w), l.In, l.Out, len(x), rows)
+		return nil, fmt.Errorf("export: infer: layer %s: %d weights for %dx%d, %d inputs for %d rows", l.Name, len(w), l.In, l.Out, len(x), rows)
 	}
 	k := m.GainPerSend * float64(l.Sends)
 	lo, hi := m.Semantics.OutputMin, m.Semantics.OutputMax
@@ -690,7 +657,7 @@ func analogSpec(ml *ManifestLayer, a *layers.Analog, d layers.Description, layou
 		return fmt.Errorf("layer %s: %w", a.Name, err)
 	}
 	p := a.Place
-	ml.Sends, ml.GainPerSend, ml.Placement, ml.Tiles = a.Sends, d.Gain, &p, tiles
+	ml.Sends, ml.Placement, ml.Tiles = a.Sends, &p, tiles
 	ml.Weights = a.Name + ".weight"
 	ml.Shape = []int{a.In, a.Out}
 	ml.DType = "int8"
@@ -698,43 +665,26 @@ func analogSpec(ml *ManifestLayer, a *layers.Analog, d layers.Description, layou
 	return nil
 }
 
-// exportConfig is the config models.New needs to rebuild net.
-func exportConfig(net *models.Network) models.Config {
-	cfg := net.Config
-	cfg.Sends = nil
-	for _, a := range net.Analog() {
-		cfg.Sends = append(cfg.Sends, a.Sends)
-	}
-	for _, l := range net.Layers {
-		if r, ok := l.(*layers.ConvertingReLU); ok {
-			cfg.Shift = r.Shift
-		}
-	}
-	cfg.LogitScale = net.LogitScale
-	return cfg
-}
-
 // checkRebuild compares m's layer list with the network models.New builds
 // from m's kind and config, naming the first field that differs.
 func checkRebuild(m *Manifest) error {
-	net, err := models.New(m.Model.Kind, m.Model.Config)
+	net, err := buildNet(m)
 	if err != nil {
-		return fmt.Errorf("model %q: %w", m.Model.Kind, err)
+		return fmt.Errorf("model %q: %w", m.Model.Name, err)
 	}
-	net.Backend.GainPerSend = m.GainPerSend
-	if m.Input.Height != net.H || m.Input.Width != net.W || m.Input.Channels != net.C {
-		return fmt.Errorf("input %dx%dx%d, the %s model takes %dx%dx%d", m.Input.Height, m.Input.Width, m.Input.Channels, m.Model.Kind, net.H, net.W, net.C)
+	if net.GainPerSend != m.GainPerSend {
+		return fmt.Errorf("gain_per_send %g, the model is designed for %g", m.GainPerSend, net.GainPerSend)
 	}
 	want, err := describeLayers(net)
 	if err != nil {
 		return err
 	}
 	if len(want) != len(m.Layers) {
-		return fmt.Errorf("layer list: %d layers in the manifest, the %s model rebuilt from its config has %d", len(m.Layers), m.Model.Kind, len(want))
+		return fmt.Errorf("layer list: %d layers in the manifest, the %s model rebuilt from its description has %d", len(m.Layers), m.Model.Name, len(want))
 	}
 	for i := range want {
 		if err := diffLayer(m.Layers[i], want[i]); err != nil {
-			return fmt.Errorf("layer list: layer %d (%s %s) differs from the %s model rebuilt from its config: %w", i, m.Layers[i].Type, m.Layers[i].Name, m.Model.Kind, err)
+			return fmt.Errorf("layer list: layer %d (%s %s) differs from the %s model rebuilt from its description: %w", i, m.Layers[i].Type, m.Layers[i].Name, m.Model.Name, err)
 		}
 	}
 	return nil
@@ -810,55 +760,10 @@ func checkManifestConstants(m *Manifest) error {
 	return nil
 }
 
-// runLayers runs n images (raw pixels, n x H*W*C) through net layer by
-// layer on its current device and returns each analog layer's int8 output
-// for the whole batch.
-func runLayers(net *models.Network, pixels []uint8, n int) ([][]int8, error) {
-	if net.Backend.Float() {
-		return nil, errors.New("the network is in float mode; the integer outputs need a device")
-	}
-	h := make([]float32, len(pixels))
-	layers.ScaleImages(h, pixels)
-	rows, width := n, net.Inputs()
-	var outs [][]int8
-	for i, l := range net.Layers {
-		switch l := l.(type) {
-		case *layers.Conv2d:
-			g := l.Geom
-			cols := make([]float32, rows*g.Patches*g.PatchRows)
-			g.Im2Col(cols, h, rows)
-			y := make([]float32, rows*g.Patches*l.Out)
-			if err := l.Forward(y, cols, rows*g.Patches); err != nil {
-				return nil, err
-			}
-			outs = append(outs, int8s(y))
-			h, rows, width = y, rows*g.Patches, l.Out
-		case *layers.Dense:
-			y := make([]float32, rows*l.Out)
-			if err := l.Forward(y, h, rows); err != nil {
-				return nil, err
-			}
-			outs = append(outs, int8s(y))
-			h, width = y, l.Out
-		case *layers.ConvertingReLU:
-			h = slices.Clone(h)
-			l.Forward(h, h)
-		case layers.Flatten:
-			if (rows*width)%l.PerSample != 0 {
-				return nil, fmt.Errorf("layer %d: flatten %dx%d into rows of %d", i, rows, width, l.PerSample)
-			}
-			rows, width = rows*width/l.PerSample, l.PerSample
-		default:
-			return nil, fmt.Errorf("layer %d: %T has no place in export format %d", i, l, FormatVersion)
-		}
-	}
-	return outs, nil
-}
-
 // checkGraph runs the reference images through net's compiled graph and
 // compares its logits with the references'.
 func checkGraph(net *models.Network, refs []Reference) error {
-	gr, err := net.NewGraph(len(refs), false)
+	gr, err := net.NewGraph(models.GraphOptions{Batch: len(refs), On: IdealDevice(net)})
 	if err != nil {
 		return err
 	}
@@ -870,7 +775,7 @@ func checkGraph(net *models.Network, refs []Reference) error {
 		}
 	}
 	layers.ScaleImages(gr.Input(), px)
-	if err := gr.Run(); err != nil {
+	if err := gr.Run(context.Background(), nil); err != nil {
 		return err
 	}
 	z := gr.Logits()
@@ -932,18 +837,10 @@ func ints[T int8 | uint8 | float32](v []T) []int {
 	return out
 }
 
-func int8s(v []float32) []int8 {
-	out := make([]int8, len(v))
-	for i, x := range v {
-		out[i] = int8(x)
-	}
-	return out
-}
-
 // checkExportName accepts a plain file name stem.
 func checkExportName(name string) error {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || filepath.Base(name) != name {
-		return fmt.Errorf("train: export name %q: want a plain file name without directories", name)
+		return fmt.Errorf("export: export name %q: want a plain file name without directories", name)
 	}
 	return nil
 }
@@ -1197,4 +1094,10 @@ func pyString(s string) (val, rest string, err error) {
 		return "", "", fmt.Errorf("unterminated string at %q", s)
 	}
 	return s[1 : end+1], s[end+2:], nil
+}
+
+// buildNet rebuilds the network a manifest describes.
+func buildNet(m *Manifest) (*models.Network, error) {
+	in := models.Input{Height: m.Input.Height, Width: m.Input.Width, Channels: m.Input.Channels}
+	return models.Build(m.Model, in, m.Classes)
 }

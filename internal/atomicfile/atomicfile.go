@@ -1,14 +1,16 @@
-package train
+// Package atomicfile writes files so that a reader, or a process started
+// after a crash, sees the old contents or the new ones, never a part.
+package atomicfile
 
 import (
 	"os"
 	"path/filepath"
 )
 
-// writeAtomic writes data to path through a temporary file in the same
+// Write writes data to path through a temporary file in the same
 // directory, synced, then renamed over path, so that a reader sees the old
 // file or the new one, never a part.
-func writeAtomic(path string, data []byte) (err error) {
+func Write(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

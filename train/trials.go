@@ -1,0 +1,108 @@
+package train
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/datasets"
+	"github.com/analogloop/analogloop/export"
+	"github.com/analogloop/analogloop/models"
+)
+
+// TrialOptions say how MeasureTrials repeats an evaluation.
+type TrialOptions struct {
+	N    int    // trials
+	Seed uint64 // trial i draws its noise keys from streamSeed(Seed, "trial", i)
+	// Parallel is how many trials run at once, each on its own graph (0:
+	// 1). The results do not depend on it.
+	Parallel int
+	Progress Progress
+}
+
+// MeasureTrials evaluates net on set on dev, o.N times, each trial with its
+// own noise keys derived from o.Seed, and returns the accuracies with their
+// mean and std, and the images per second evaluated. It only reads net.
+func MeasureTrials(ctx context.Context, net *models.Network, set *datasets.Set, dev analogmac.Device, o TrialOptions) (Trials, float64, error) {
+	t := Trials{AccuracyStats: export.AccuracyStats{Trials: make([]float64, o.N)}}
+	if s := analogmac.Describe(dev); s.ChipSeed != nil {
+		seed := *s.ChipSeed
+		t.Chip = &seed
+	}
+	par := min(max(o.Parallel, 1), o.N)
+	start := time.Now()
+	var (
+		mu    sync.Mutex
+		done  int
+		first error
+	)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range par {
+		wg.Go(func() {
+			ev, err := net.NewGraph(models.GraphOptions{Batch: min(evalBatch, set.N), On: dev})
+			if err != nil {
+				mu.Lock()
+				first = cmpErr(first, err)
+				mu.Unlock()
+				for range next {
+				}
+				return
+			}
+			defer ev.Close()
+			for i := range next {
+				acc, err := Accuracy(ctx, ev, set, analogmac.NewNoiseKeys(streamSeed(o.Seed, "trial", i)))
+				mu.Lock()
+				if err != nil {
+					first = cmpErr(first, err)
+				}
+				t.Trials[i] = acc
+				done++
+				if o.Progress != nil && err == nil {
+					o.Progress(done, o.N, 0, float64(done*set.N)/time.Since(start).Seconds())
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range o.N {
+		mu.Lock()
+		stop := first != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return t, 0, first
+	}
+	t.Mean, t.Std = meanStd(t.Trials)
+	return t, float64(o.N*set.N) / time.Since(start).Seconds(), nil
+}
+
+// cmpErr keeps the first error.
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+func meanStd(v []float64) (mean, std float64) {
+	for _, x := range v {
+		mean += x
+	}
+	mean /= float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	for _, x := range v {
+		std += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(std / float64(len(v)-1))
+}
