@@ -337,4 +337,3 @@ func (op *gradWOp) Do(vals ...G.Value) (G.Value, error) {
 		blas32.General{Rows: op.a.In, Cols: op.a.Out, Stride: op.a.Out, Data: out.Data().([]float32)})
 	return out, nil
 }
-

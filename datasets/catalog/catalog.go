@@ -48,4 +48,3 @@ func Known(name string) bool {
 	}
 	return false
 }
-
