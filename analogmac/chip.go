@@ -191,16 +191,15 @@ func (c *Chip) Program(ctx context.Context, m Matrix) (Program, error) {
 	if c.synapse == nil {
 		return nil, argErr("chip", "no fixed pattern: build it with NewChip")
 	}
-	p, err := newProgram(ctx, postChip, m, c.closed.Load)
-	if err != nil {
-		return nil, err
-	}
 	tiles, err := Tiles(m.Rows, m.Cols, m.Placement)
 	if err != nil {
 		return nil, err
 	}
+	p, err := newProgram(ctx, postChip, m, c.closed.Load, func(p *program, w []int8) { c.placeWeights(p, w, tiles) })
+	if err != nil {
+		return nil, err
+	}
 	p.std, p.invHead = c.cfg.TrialNoiseStd, 1/c.cfg.SaturationHeadroom
-	c.placeWeights(p, m.Weights, tiles)
 	return p, nil
 }
 
@@ -209,9 +208,9 @@ func (c *Chip) Program(ctx context.Context, m Matrix) (Program, error) {
 // linear range of the columns the tiles occupy into p.col*.
 func (c *Chip) placeWeights(p *program, w []int8, tiles []Tile) {
 	rows, cols := p.m.Rows, p.m.Cols
-	p.colScale = make([]float64, cols)
-	p.colOff = make([]float64, cols)
-	p.colLin = make([]float64, cols)
+	p.colScale = grow(p.colScale, cols)
+	p.colOff = grow(p.colOff, cols)
+	p.colLin = grow(p.colLin, cols)
 	k := c.cfg.GainPerSend * float64(p.m.Sends)
 	nct := (cols + BlockCols - 1) / BlockCols
 	colTiles := tiles[:nct] // every row block uses the same columns

@@ -12,12 +12,13 @@ import (
 // strategy costs. Counter is safe for concurrent use.
 type Counter struct {
 	Device
-	programs, runs, vectors, events, macs atomic.Int64
+	programs, updates, runs, vectors, events, macs atomic.Int64
 }
 
 // Counts is what a Counter has seen.
 type Counts struct {
 	Programs int64 `json:"programs"` // weight matrices programmed
+	Updates  int64 `json:"updates"`  // programs given new weights in place (Updater)
 	Runs     int64 `json:"runs"`     // Program.Run calls
 	Vectors  int64 `json:"vectors"`  // input vectors run
 	// Events is the number of input events the chip sends: one per
@@ -32,7 +33,7 @@ func NewCounter(d Device) *Counter { return &Counter{Device: d} }
 
 // Counts returns the totals so far.
 func (c *Counter) Counts() Counts {
-	return Counts{Programs: c.programs.Load(), Runs: c.runs.Load(), Vectors: c.vectors.Load(), Events: c.events.Load(), MACs: c.macs.Load()}
+	return Counts{Programs: c.programs.Load(), Updates: c.updates.Load(), Runs: c.runs.Load(), Vectors: c.vectors.Load(), Events: c.events.Load(), MACs: c.macs.Load()}
 }
 
 // Spec implements Describer: the wrapped device's.
@@ -45,7 +46,22 @@ func (c *Counter) Program(ctx context.Context, m Matrix) (Program, error) {
 		return nil, err
 	}
 	c.programs.Add(1)
-	return &countedProgram{Program: p, c: c}, nil
+	cp := &countedProgram{Program: p, c: c}
+	if _, ok := p.(Updater); ok {
+		// Keep the wrapped program's Updater visible.
+		return &countedUpdater{cp}, nil
+	}
+	return cp, nil
+}
+
+type countedUpdater struct{ *countedProgram }
+
+func (p *countedUpdater) Update(ctx context.Context, w []int8) error {
+	if err := p.Program.(Updater).Update(ctx, w); err != nil {
+		return err
+	}
+	p.c.updates.Add(1)
+	return nil
 }
 
 type countedProgram struct {

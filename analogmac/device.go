@@ -99,6 +99,16 @@ type Program interface {
 	Close() error
 }
 
+// Updater is a Program that can take new weights of the same shape, sends
+// and placement in place: cheaper than a new Program when only the values
+// change, as in training (a remote device may send only what changed).
+// Callers use it when a Program implements it, and program anew otherwise.
+type Updater interface {
+	// Update validates w like Program does and replaces the programmed
+	// weights; runs before and after see the old and the new weights.
+	Update(ctx context.Context, w []int8) error
+}
+
 // Describer is a Device that can describe its configuration as data (a
 // Spec). Wrappers forward it, so a remote chip describes the chip it
 // reaches.

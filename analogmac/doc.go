@@ -2,23 +2,67 @@
 // analog vector-matrix multiply of BrainScaleS-2 in ANN mode, simulated
 // faithfully enough that a network trained in software loses accuracy on it
 // and that training with it in the loop has something to compensate
-// (docs/background.md §1 holds the facts and their sources).
+// (docs/background.md §1 holds the facts and their sources), and the
+// contract any device, simulated, remote or real, implements.
+//
+// # The device contract
+//
+// A Device is used in two steps, as a chip is. Program writes a weight
+// matrix onto the array (a Matrix: Rows x Cols signed 6-bit weights, the
+// number of sends, the placement); the Program it returns then runs any
+// number of input batches through those weights. A chip writes its synapses
+// once and a remote chip receives the weights once, until they change: a
+// caller programs again only when the weights differ from what the device
+// holds (layers.Kernel does exactly that).
+//
+//   - Context. Program and Run take a context and return its error when it
+//     ends first; a device that waits (a remote one) must honour it.
+//   - Close. Device.Close releases the device and every program on it;
+//     Program.Close frees one program. Both are idempotent; later calls
+//     fail with ErrClosed.
+//   - Errors are values. ErrInvalid (with an *ArgError naming the argument)
+//     for anything out of range, which a retry cannot fix; ErrUnavailable
+//     and ErrBusy for a device that cannot serve now; ErrClosed. Wrappers
+//     keep them reachable through errors.Is. Nothing is clipped silently:
+//     Check and CheckRun validate every argument, and every device calls
+//     them.
+//   - Concurrency. A Device's methods and a Program's methods may be called
+//     from several goroutines at once; a device may serialise what it
+//     cannot overlap (the simulated devices serialise the runs of one
+//     program and run different programs in parallel). Within one call a
+//     simulated device uses up to GOMAXPROCS goroutines without changing its
+//     results.
+//   - Noise. Every Run takes a noise key. On a simulated device the output
+//     is a pure function of the programmed matrix, the inputs and the key:
+//     the same key reproduces the same trial-to-trial noise in any process,
+//     on any number of goroutines, and after any restart, and different
+//     keys draw independent noise. This is what makes training reproducible
+//     across processes and lets a retried remote request be answered
+//     identically. Callers draw keys from a NoiseKeys sequence seeded by
+//     their run's seed, one per Run in call order. A physical chip ignores
+//     the key: its noise is real.
+//   - Composition. A wrapper that implements Device around another device
+//     (Counter counts calls; a correcting or forwarding device does the
+//     same) is used exactly like any device: the layers never know.
+//   - Description. A device that can describe its configuration as data
+//     implements Describer; Describe returns a Spec, which New turns back
+//     into the same device. Results files record Specs, and a remote chip
+//     describes the chip it reaches.
+//
+// MatMul programs, runs once and frees: a one-off product.
 //
 // # Data path
 //
-// A Device runs a batch of 5-bit unsigned input vectors (0..InputMax)
-// through a signed 6-bit weight matrix (-WeightMax..WeightMax), each vector
-// sent `sends` times in one integration, and returns int8 outputs. Inputs,
-// weights or sends out of range and shapes that do not match are errors:
-// nothing is clipped silently (Check).
-//
-// Like the chip, a device cuts the matrix into tiles (Tiles) of at most
-// BlockRows = 128 input rows by BlockCols = 256 output columns; one run of
-// the chip handles 128 x ArrayCols = 128 x 512, its two halves side by side.
-// Each row block is digitised on its own, as floor(gain * sends * x.w)
-// clamped to -128..127, and the row blocks' results are added digitally and
-// clamped again, as hxtorch and grenade do. Float32 products are exact here:
-// 5-bit x 6-bit products summed over 128 rows stay below 2^24.
+// Inputs are 5-bit unsigned (0..InputMax), weights signed 6-bit
+// (-WeightMax..WeightMax), each input vector is sent `sends` times in one
+// integration, and the outputs are int8. Like the chip, a device cuts the
+// matrix into tiles (Tiles) of at most BlockRows = 128 input rows by
+// BlockCols = 256 output columns; one run of the chip handles 128 x
+// ArrayCols = 128 x 512, its two halves side by side. Each row block is
+// digitised on its own, as floor(gain * sends * x.w) clamped to -128..127,
+// and the row blocks' results are added digitally and clamped again, as
+// hxtorch and grenade do. Float32 products are exact here: 5-bit x 6-bit
+// products summed over 128 rows stay below 2^24.
 //
 // # Placement
 //
@@ -26,8 +70,7 @@
 // r uses physical row Placement.Row + r, the j-th column block starts at
 // physical column (Placement.Column + 256 j) mod 512. Ideal and Mock ignore
 // it; on a Chip it decides which column and synapse deviations the layer
-// meets, so moving a layer changes its outputs as on the real chip. Record
-// the placement with the layer.
+// meets, so moving a layer changes its outputs as on the real chip.
 //
 // # Devices
 //
@@ -45,9 +88,10 @@
 //     trial noise goes in before the saturation: it arises on the membrane
 //     during integration, so the readout squeezes it with the signal.
 //
-// NewDevice builds any of them by name ("ideal", "mock", "chip") for
-// command-line flags; Describe reports a device's kind and configuration
-// for results files.
+// A device's configuration is data: a Spec names its kind and parameters,
+// Preset returns the named defaults ("ideal", "mock", "chip" with a chip
+// seed), New builds the device a Spec describes, and NewDevice(kind, chip)
+// is the one-line way for command-line flags.
 //
 // # Fixed pattern and trial noise
 //
@@ -69,12 +113,10 @@
 // array's fixed pattern (512 columns, 2 x 128 x 512 synapses) once from
 // that seed alone, in a fixed documented order, so the same seed gives the
 // same chip forever; testdata/chip_seed1.golden fails any change that would
-// give users of a seed another chip. The trial noise comes from a separate
-// noise seed (SeedNoise restarts it). Each call draws one seed from the
-// noise stream and every chunk of 8 batch rows draws its noise from a
-// stream derived from that seed and the chunk's index, so results are the
-// same whatever the number of goroutines or GOMAXPROCS. Calls on one device
-// are serialised; the noise stream is consumed in call order.
+// give users of a seed another chip. A run's noise comes from its key:
+// every chunk of 8 batch rows draws its noise from a stream derived from
+// the key and the chunk's index, so results are the same whatever the
+// number of goroutines or GOMAXPROCS.
 //
 // # Characterisation
 //
@@ -87,15 +129,15 @@
 // the trial-to-trial noise (mean over columns of the per-column std over
 // repeats) and the fixed-pattern spread (std over columns of the per-column
 // mean deviation from the fitted line). The command cmd/characterize writes
-// its CSV, PNG and JSON.
+// its CSV, PNG and JSON; package plots draws the figure, so that this
+// package imports no plotting.
 //
 // # Speed
 //
-// The Chip sits in every forward pass of training. All devices share one
-// engine: inputs and weights are converted to float32 once per call into
-// reused buffers, each row block is one gonum blas32.Gemm, and the
-// digitisation runs over chunks on GOMAXPROCS goroutines. The Chip folds
-// its synapse mismatch into the weights (one multiply per weight per call)
-// and draws its noise with a ziggurat fed by SplitMix64; BenchmarkMatMul
-// compares the devices.
+// The Chip sits in every forward pass of training. Programming prepares
+// the weights once (converted to float32, the chip's synapse mismatch
+// folded in, the per-column parameters gathered); a run converts the inputs
+// into reused buffers, computes each row block with one gonum blas32.Gemm
+// and digitises over chunks on GOMAXPROCS goroutines, drawing the noise
+// with a ziggurat fed by SplitMix64. BenchmarkMatMul compares the devices.
 package analogmac

@@ -52,6 +52,9 @@ type program struct {
 	std     float64 // trial noise, LSB
 	invHead float64 // postChip: 1 / saturation headroom
 	closed  func() bool
+	// prepare writes the effective weights of w into p.w (and the chip's
+	// per-column parameters): at programming and at every Update.
+	prepare func(p *program, w []int8)
 
 	w []float32 // Rows x Cols effective weights
 	// Per logical output column, filled by the chip for the placement.
@@ -72,9 +75,9 @@ type worker struct {
 	noise []float64 // one output row of standard normal numbers
 }
 
-// newProgram validates m and returns a program with its weights converted
-// to float32 unchanged (Ideal and Mock); the chip rewrites them.
-func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool) (*program, error) {
+// newProgram validates m and returns a program whose weights prepare
+// (nil: convert to float32 unchanged, as Ideal and Mock do) has written.
+func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool, prepare func(*program, []int8)) (*program, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -84,16 +87,43 @@ func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool) (*
 	if err := Check(m); err != nil {
 		return nil, err
 	}
-	p := &program{kind: kind, closed: closed, w: make([]float32, len(m.Weights))}
+	if prepare == nil {
+		prepare = convertWeights
+	}
+	p := &program{kind: kind, closed: closed, prepare: prepare, w: make([]float32, len(m.Weights))}
 	w := m.Weights
+	m.Weights = nil
+	p.m = m
+	prepare(p, w)
+	return p, nil
+}
+
+// convertWeights writes w as float32 into p.w.
+func convertWeights(p *program, w []int8) {
 	parallel(len(w), 1, func(lo, hi int) {
 		for i, v := range w[lo:hi] {
 			p.w[lo+i] = float32(v)
 		}
 	})
-	m.Weights = nil
-	p.m = m
-	return p, nil
+}
+
+// Update implements Updater.
+func (p *program) Update(ctx context.Context, w []int8) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m := p.m
+	m.Weights = w
+	if err := Check(m); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released || p.closed() {
+		return closedErr("update")
+	}
+	p.prepare(p, w)
+	return nil
 }
 
 // Matrix implements Program.

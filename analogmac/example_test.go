@@ -132,7 +132,7 @@ func ExampleCounter() {
 	analogmac.MatMul(ctx, c, dst, []uint8{0, 5, 0, 9}, []int8{1, 2}, analogmac.Shape{Batch: 2, Rows: 2, Cols: 1}, 3, analogmac.Placement{}, 0)
 	fmt.Printf("%+v\n", c.Counts())
 	// Output:
-	// {Programs:1 Runs:1 Vectors:2 Events:6 MACs:4}
+	// {Programs:1 Updates:0 Runs:1 Vectors:2 Events:6 MACs:4}
 }
 
 // Characterising Ideal: the gain is recovered and there is no noise.

@@ -178,6 +178,13 @@ func (k *Kernel) program(ctx context.Context) error {
 	if k.prog != nil && slices.Equal(k.next, k.wq) {
 		return nil
 	}
+	if u, ok := k.prog.(analogmac.Updater); ok {
+		if err := u.Update(ctx, k.next); err != nil {
+			return err
+		}
+		k.wq, k.next = k.next, k.wq
+		return nil
+	}
 	if k.prog != nil {
 		_ = k.prog.Close()
 		k.prog = nil

@@ -6,9 +6,9 @@
 //
 // Every Dense and Conv2d layer owns an Analog weight matrix: a float master
 // copy in hardware units, kept inside -63..63 after every optimiser step.
-// Its forward pass rounds the weights to integers, hands the 5-bit inputs
-// and the integer weights to the Backend's device, and returns the device's
-// int8 outputs. Its backward pass is straight-through, as in hxtorch: the
+// Its forward pass rounds the weights to integers, programs them onto the
+// graph's device when they differ from what the device holds, runs the
+// 5-bit inputs through them, and returns the device's int8 outputs. Its backward pass is straight-through, as in hxtorch: the
 // gradient of the ideal product with the same gain,
 //
 //	grad_x = (g * gain * sends) W^T      grad_W = x^T (g * gain * sends)
@@ -16,13 +16,16 @@
 // so training sees the chip's real outputs, deviations and noise included,
 // and adjusts the weights to them.
 //
-// # One network, several modes
+// # One network, any device
 //
-// A Backend decides where products run. With Device nil the network runs in
-// float mode: the same block structure, gain and clamps in float32, with no
-// rounding anywhere (the software baseline). With an analogmac.Ideal, Mock
-// or Chip it runs on that device. All layers of a network share one
-// *Backend, so a mode is one assignment, never a second model.
+// Layers hold parameters only. Where products run is the Exec of the graph
+// a layer is applied in: with Device nil the graph runs in float mode (the
+// same block structure, gain and clamps in float32, with no rounding
+// anywhere: the software baseline); with any analogmac.Device, simulated or
+// remote, it runs there. Each graph has its own Exec, and each analog layer
+// a Kernel in it that holds the buffers and the programmed weights, so two
+// graphs of one network on two devices share nothing but the weights. The
+// Exec also carries the context and the noise keys of the current run.
 //
 // # Layers
 //
@@ -49,5 +52,5 @@
 // Dropout or BatchNorm is used. Graphs are run with Reset before every
 // RunAll (see models.Graph), and monitored values are read through G.Read.
 // Ops reuse their output buffers between runs: each op instance belongs to
-// exactly one node of one graph.
+// exactly one node of one graph, and is used by one goroutine at a time.
 package layers

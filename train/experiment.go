@@ -148,9 +148,6 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 	if err := opt.Data.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkWritable(opt.Out); err != nil {
-		return nil, err
-	}
 	if opt.Resume {
 		ck, err := LoadCheckpoint(opt.Out)
 		if err != nil {
@@ -179,6 +176,10 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 		return nil, err
 	}
 	if r.net, err = r.build(); err != nil {
+		return nil, err
+	}
+	// Only now, with everything checked, may the run touch the disk.
+	if err := checkWritable(opt.Out); err != nil {
 		return nil, err
 	}
 	if r.ck == nil {

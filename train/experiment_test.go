@@ -336,3 +336,62 @@ func TestFreshRunRefusesToOverwriteUnfinishedRun(t *testing.T) {
 		t.Fatal("the unfinished run's checkpoint was changed")
 	}
 }
+
+// TestTrialsInParallelEqualSerial: trials run concurrently, each on its own
+// graph of the same network and device, give the serial numbers.
+func TestTrialsInParallelEqualSerial(t *testing.T) {
+	data := smallData()
+	net, err := models.New(models.BSS2MNISTName, models.Input{Height: 28, Width: 28, Channels: 1}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.Init(4)
+	ctx := context.Background()
+	serial, _, err := MeasureTrials(ctx, net, data.Test, chip(1), TrialOptions{N: 5, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	par, _, err := MeasureTrials(ctx, net, data.Test, chip(1), TrialOptions{N: 5, Seed: 3, Parallel: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(serial.Trials) != fmt.Sprint(par.Trials) || serial.Mean != par.Mean {
+		t.Fatalf("serial %v, parallel %v", serial.Trials, par.Trials)
+	}
+	if serial.Std == 0 {
+		t.Fatalf("trials %v all equal: no fresh noise per trial", serial.Trials)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := MeasureTrials(canceled, net, data.Test, chip(1), TrialOptions{N: 5, Seed: 3, Parallel: 2}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled: %v", err)
+	}
+}
+
+// TestResumeRefusesOtherDevices: a run started on chip 1 does not continue
+// on chip 3, nor without its unseen device.
+func TestResumeRefusesOtherDevices(t *testing.T) {
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	opt := smallOptions(out)
+	opt.onBatch = func(string, int, int) { cancel() }
+	if _, err := Run(ctx, smallConfig(), opt); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("got %v, want ErrInterrupted", err)
+	}
+	for name, edit := range map[string]func(*Options){
+		"other chip":  func(o *Options) { o.InLoop = chip(3) },
+		"no unseen":   func(o *Options) { o.Unseen = nil },
+		"other data":  func(o *Options) { o.Data.Test = o.Data.Test.Head(100) },
+		"data's name": func(o *Options) { o.Data.Name = "fashion-mnist" },
+	} {
+		o := smallOptions(out)
+		o.Resume = true
+		edit(&o)
+		o.onBatch = func(string, int, int) { t.Fatalf("%s: training resumed", name) }
+		if _, err := Run(context.Background(), smallConfig(), o); err == nil {
+			t.Errorf("%s: resume accepted", name)
+		} else if name != "data's name" && !errors.Is(err, ErrMismatch) {
+			t.Errorf("%s: got %v, want ErrMismatch", name, err)
+		}
+	}
+}

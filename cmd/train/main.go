@@ -270,6 +270,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "train: bad flags:\n%s\n", flagErrors(err))
 			return 2
 		}
+		if errors.Is(err, models.ErrInvalidSpec) {
+			fmt.Fprintf(stderr, "train: -model %s: %v\n", model, err)
+			return 2
+		}
 		fmt.Fprintln(stderr, err)
 		if errors.Is(err, train.ErrInterrupted) {
 			fmt.Fprintf(stderr, "resume with: %s\n", command([]string{"-resume", "-out", *out}))

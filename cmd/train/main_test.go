@@ -2,8 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/analogloop/analogloop/train"
 )
 
 func TestBadFlagsRefusedBeforeWork(t *testing.T) {
@@ -39,5 +46,67 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		if !strings.Contains(errb.String(), "\n  "+f+" ") && !strings.Contains(errb.String(), "\n  "+f+"\n") {
 			t.Errorf("-h does not document %s", f)
 		}
+	}
+}
+
+// TestEveryConfigFieldHasAFlag: every field the library can refuse is
+// named by its flag, and the help documents that flag.
+func TestEveryConfigFieldHasAFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	run([]string{"-h"}, &out, &errb)
+	ty := reflect.TypeOf(train.Config{})
+	for i := range ty.NumField() {
+		f := ty.Field(i).Name
+		flag, ok := fieldFlags[f]
+		if !ok {
+			t.Errorf("train.Config.%s has no flag in fieldFlags", f)
+			continue
+		}
+		if !strings.Contains(errb.String(), "\n  -"+flag+" ") {
+			t.Errorf("-h does not document -%s (Config.%s)", flag, f)
+		}
+	}
+	msg := flagErrors(errors.Join(&train.FieldError{Field: "HILEpochs", Value: -1, Want: "0 or more"}, errors.New("other")))
+	if msg != "-hil-epochs -1: want 0 or more\nother" {
+		t.Errorf("flagErrors = %q", msg)
+	}
+}
+
+// TestModelFromFile: -model takes a JSON description; a bad one is refused
+// before any work, naming the file, the layer and the field.
+func TestModelFromFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "net.json")
+	os.WriteFile(good, []byte(`{"name": "tiny", "layers": [{"type": "dense", "out": 16}, {"type": "converting_relu"}, {"type": "dense"}]}`), 0o644)
+	var out, errb bytes.Buffer
+	code := run([]string{"-dataset", "yinyang", "-model", good, "-epochs", "1", "-hil-epochs", "1", "-trials", "2", "-train-limit", "500", "-test-limit", "200", "-out", filepath.Join(dir, "run")}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var res train.Results
+	b, err := os.ReadFile(filepath.Join(dir, "run", "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Model.Name != "tiny" || res.Model.Layers[2].Out != 3 || res.Data.Name != "yinyang" || res.Data.Width != 4 {
+		t.Errorf("results record model %+v on data %+v", res.Model, res.Data)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"layers": [{"type": "dense", "out": 16}, {"type": "converting_relu", "shift": 12}, {"type": "dense"}]}`), 0o644)
+	errb.Reset()
+	code = run([]string{"-dataset", "yinyang", "-model", bad, "-out", filepath.Join(dir, "badrun")}, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), `layer 1 (converting_relu): field "shift"`) {
+		t.Errorf("bad description: exit %d, %s", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "badrun", "checkpoint.gob")); err == nil {
+		t.Error("a refused description still started a run")
+	}
+	errb.Reset()
+	code = run([]string{"-model", filepath.Join(dir, "missing.json")}, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), "missing.json") {
+		t.Errorf("missing file: exit %d, %s", code, errb.String())
 	}
 }
