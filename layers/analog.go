@@ -206,18 +206,18 @@ func (k *Kernel) forwardDevice(y, x []float32, batch int) error {
 		// Inputs arrive as integers 0..31 from input scaling or a
 		// ConvertingReLU; anything else is a bug upstream, not data to clip.
 		if q := uint8(v); float32(q) != v || q > analogmac.InputMax {
-			return fmt.Errorf("layers: %s: input [%d][%d] = %g: want an integer in 0..%d", a.Name, i/a.In, i%a.In, v, analogmac.InputMax)
+			return k.ex.fail(fmt.Errorf("layers: %s: input [%d][%d] = %g: want an integer in 0..%d", a.Name, i/a.In, i%a.In, v, analogmac.InputMax))
 		}
 		xq[i] = uint8(v)
 	}
 	ctx := k.ex.context()
 	if err := k.program(ctx); err != nil {
-		return fmt.Errorf("layers: %s: %w", a.Name, err)
+		return k.ex.fail(fmt.Errorf("layers: %s: %w", a.Name, err))
 	}
 	k.yq = grow(k.yq, len(y))
 	yq := k.yq
 	if err := k.prog.Run(ctx, yq, xq, batch, k.ex.keys.Next()); err != nil {
-		return fmt.Errorf("layers: %s: %w", a.Name, err)
+		return k.ex.fail(fmt.Errorf("layers: %s: %w", a.Name, err))
 	}
 	for i, v := range yq {
 		y[i] = float32(v)

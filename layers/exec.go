@@ -23,6 +23,7 @@ type Exec struct {
 	ctx     context.Context
 	keys    *analogmac.NoiseKeys
 	kernels []*Kernel
+	err     error // the first error of this run, as an op returned it
 }
 
 // NewExec returns an Exec on d (nil: float mode with gain floatGain).
@@ -45,7 +46,20 @@ func (e *Exec) Gain() float64 {
 // on a device draws its noise key from keys, in the order the products run.
 // nil keys give key 0 to every product (for a noise-free device).
 func (e *Exec) Begin(ctx context.Context, keys *analogmac.NoiseKeys) {
-	e.ctx, e.keys = ctx, keys
+	e.ctx, e.keys, e.err = ctx, keys, nil
+}
+
+// Err returns the first error an op of this Exec returned since Begin, as
+// the op returned it: Gorgonia's machine flattens the errors it passes on,
+// so errors.Is works on this one, not on what RunAll returns.
+func (e *Exec) Err() error { return e.err }
+
+// fail records err as the run's error if it is the first.
+func (e *Exec) fail(err error) error {
+	if e.err == nil {
+		e.err = err
+	}
+	return err
 }
 
 func (e *Exec) context() context.Context {

@@ -124,9 +124,15 @@ func (gr *Graph) Run(ctx context.Context, keys *analogmac.NoiseKeys) error {
 	gr.Exec.Begin(ctx, keys)
 	gr.vm.Reset() // required before every RunAll
 	err := gr.vm.RunAll()
+	opErr := gr.Exec.Err()
 	gr.Exec.Begin(nil, nil)
-	if err != nil && ctx.Err() != nil {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
 		return ctx.Err()
+	case opErr != nil:
+		return opErr // keeps the sentinels Gorgonia's wrapping hides
 	}
 	return err
 }

@@ -158,3 +158,28 @@ func TestReadSpec(t *testing.T) {
 		t.Errorf("a huge file: got %v", err)
 	}
 }
+
+// TestDocsExampleBuilds: the description in docs/networks.md is valid.
+func TestDocsExampleBuilds(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "networks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "```json\n")
+	end := strings.Index(doc[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("docs/networks.md has no json block")
+	}
+	s, err := ParseSpec([]byte(doc[start+8 : start+8+end]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := Build(s, mnistInput, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if net.Spec.Name != "tiny-mlp" || len(net.Analog()) != 2 || net.Analog()[1].Out != 10 {
+		t.Errorf("built %+v", net.Spec)
+	}
+}

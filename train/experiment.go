@@ -220,6 +220,15 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 				}
 				return nil, fmt.Errorf("%w during %s: checkpoint saved in %s", ErrInterrupted, r.ck.Phase, opt.Out)
 			}
+			if errors.Is(err, analogmac.ErrUnavailable) {
+				// The device is gone (a remote chip's server, for good):
+				// keep what was done, to resume against a new one. The
+				// batch in progress did not count, so the position is exact.
+				if serr := r.save(); serr != nil {
+					return nil, errors.Join(err, serr)
+				}
+				return nil, fmt.Errorf("%w during %s: checkpoint saved in %s: %w", ErrInterrupted, r.ck.Phase, opt.Out, err)
+			}
 			return nil, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/analogloop/analogloop/analogmac"
@@ -393,5 +394,64 @@ func TestResumeRefusesOtherDevices(t *testing.T) {
 		} else if name != "data's name" && !errors.Is(err, ErrMismatch) {
 			t.Errorf("%s: got %v, want ErrMismatch", name, err)
 		}
+	}
+}
+
+// flaky is a device that becomes unavailable after some runs, as a remote
+// chip whose server is gone.
+type flaky struct {
+	analogmac.Device
+	runs *atomic.Int64
+	left int64
+}
+
+func (f flaky) Program(ctx context.Context, m analogmac.Matrix) (analogmac.Program, error) {
+	p, err := f.Device.Program(ctx, m)
+	return flakyProgram{p, f}, err
+}
+
+// Spec forwards the wrapped device's description, as wrappers do.
+func (f flaky) Spec() analogmac.Spec { return analogmac.Describe(f.Device) }
+
+type flakyProgram struct {
+	analogmac.Program
+	f flaky
+}
+
+func (p flakyProgram) Run(ctx context.Context, dst []int8, x []uint8, batch int, noise uint64) error {
+	if p.f.runs.Add(1) > p.f.left {
+		return fmt.Errorf("connection refused: %w", analogmac.ErrUnavailable)
+	}
+	return p.Program.Run(ctx, dst, x, batch, noise)
+}
+
+// TestDeviceLostKeepsCheckpointAndResumes: when the device in the loop
+// becomes unavailable mid-run, the run stops with ErrInterrupted and a
+// checkpoint, and a resume on a working device ends with the results of an
+// undisturbed run.
+func TestDeviceLostKeepsCheckpointAndResumes(t *testing.T) {
+	cfg := smallConfig()
+	want, err := Run(context.Background(), cfg, smallOptions(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	opt := smallOptions(out)
+	opt.InLoop = flaky{Device: chip(1), runs: new(atomic.Int64), left: 40}
+	_, err = Run(context.Background(), cfg, opt)
+	if !errors.Is(err, ErrInterrupted) || !errors.Is(err, analogmac.ErrUnavailable) {
+		t.Fatalf("got %v, want ErrInterrupted wrapping ErrUnavailable", err)
+	}
+	if ck, err := LoadCheckpoint(out); err != nil || ck.Phase != phaseHIL {
+		t.Fatalf("checkpoint %v, %v: want one in the in-the-loop phase", ck, err)
+	}
+	opt = smallOptions(out)
+	opt.Resume = true
+	got, err := Run(context.Background(), cfg, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalJSON(t, comparable(want), comparable(got)) {
+		t.Fatalf("resumed after a lost device: %+v, undisturbed %+v", got.Accuracy, want.Accuracy)
 	}
 }

@@ -24,10 +24,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/internal/deviceflags"
 	"github.com/analogloop/analogloop/plots"
 )
 
@@ -75,8 +74,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("characterize", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", filepath.Join("results", "characterization"), "output directory (created if missing)")
-	kind := fs.String("device", analogmac.KindChip, "device: "+strings.Join(analogmac.Kinds(), ", "))
-	chipSeed := fs.Uint64("chip", 1, "chip seed: which simulated chip (fixed pattern)")
+	var dev deviceflags.Flags
+	dev.Register(fs, analogmac.KindChip, 1)
 	noiseSeed := fs.Uint64("seed", 1, "noise seed: the runs' noise keys")
 	repeats := fs.Int("repeats", analogmac.CharacterizationRepeats, "runs per input vector (at least 2)")
 	sends := fs.Int("sends", analogmac.CharacterizationSends, "sends per run (at least 1)")
@@ -86,8 +85,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	case !slices.Contains(analogmac.Kinds(), *kind):
-		return fmt.Errorf("-device %q: want one of %s", *kind, strings.Join(analogmac.Kinds(), ", "))
+	case dev.Check() != nil:
+		return dev.Check()
 	case *repeats < 2:
 		return fmt.Errorf("-repeats %d: need at least 2 for a std", *repeats)
 	case *sends < 1 || *sends > analogmac.MaxSends:
@@ -95,12 +94,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case *out == "":
 		return errors.New("-out: empty directory name")
 	}
-	dev, err := analogmac.NewDevice(*kind, *chipSeed)
+	d, err := dev.Open()
 	if err != nil {
 		return err
 	}
-	defer dev.Close()
-	ch, err := analogmac.Characterize(context.Background(), dev, analogmac.CharacterizeOptions{Repeats: *repeats, Sends: *sends, Noise: *noiseSeed})
+	defer d.Close()
+	ch, err := analogmac.Characterize(context.Background(), d, analogmac.CharacterizeOptions{Repeats: *repeats, Sends: *sends, Noise: *noiseSeed})
 	if err != nil {
 		return err
 	}
@@ -121,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Measured: ch.Params,
 		Methods:  ch.Params.Methods(),
 	}
-	if *kind == analogmac.KindIdeal {
+	if info.Kind == analogmac.KindIdeal {
 		rep.Configured.TrialNoiseAfterFloor = 0 // no noise to dither the floor
 	}
 	if info.Chip != nil {

@@ -9,15 +9,16 @@ import (
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/datasets/catalog"
 	"github.com/analogloop/analogloop/export"
+	"github.com/analogloop/analogloop/internal/deviceflags"
 	"github.com/analogloop/analogloop/train"
 )
 
 // evalFlags are the flags -eval uses.
 type evalFlags struct {
-	device     string
-	chip, seed uint64
-	trials     int
-	data       string
+	device deviceflags.Flags
+	seed   uint64
+	trials int
+	data   string
 }
 
 // evaluate imports an export, proves it reproduces its recorded ideal-
@@ -28,7 +29,7 @@ func evaluate(ctx context.Context, manifest string, f evalFlags, progress, stdou
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	dev, err := analogmac.NewDevice(f.device, f.chip)
+	dev, err := f.device.Open()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2

@@ -20,9 +20,15 @@ import (
 
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/datasets/catalog"
+	"github.com/analogloop/analogloop/internal/deviceflags"
 	"github.com/analogloop/analogloop/models"
 	"github.com/analogloop/analogloop/train"
 )
+
+// exitTempFail is the exit status of a run stopped because its device
+// became unavailable, with its checkpoint saved: try again later
+// (sysexits' EX_TEMPFAIL).
+const exitTempFail = 75
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -91,7 +97,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dataset := datasetArg(args)
 	cfg := train.DefaultConfigFor(dataset)
 	model := cfg.Model.Name
-	device, chip, otherChip := analogmac.KindChip, uint64(1), uint64(2)
+	var dev deviceflags.Flags
+	otherChip := uint64(2)
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -113,8 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cfg.HILLR, "hil-lr", cfg.HILLR, "Adam learning rate of in-the-loop retraining")
 	fs.Float64Var(&cfg.LRDecay, "lr-decay", cfg.LRDecay, "learning-rate factor per epoch (StepLR gamma)")
 	fs.IntVar(&cfg.Augment, "augment", cfg.Augment, "random image shifts of up to this many pixels during training (0: none)")
-	fs.StringVar(&device, "device", device, "device in the loop and for evaluation: "+strings.Join(analogmac.Kinds(), ", "))
-	fs.Uint64Var(&chip, "chip", chip, "chip seed: which simulated chip (the same seed is always the same chip)")
+	dev.Register(fs, analogmac.KindChip, 1)
 	fs.Uint64Var(&otherChip, "other-chip", otherChip, "seed of a second chip, never trained on, for the generalisation check (device chip only)")
 	fs.IntVar(&cfg.Trials, "trials", cfg.Trials, "repeats of every evaluation on a noisy device, each with fresh trial-to-trial noise")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of every other random draw: weights, shuffling, augmentation, noise")
@@ -140,7 +146,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *eval != "" {
 		// Evaluating an export uses only these flags; the others describe
 		// a training run and would be silently ignored.
-		usable := map[string]bool{"eval": true, "device": true, "chip": true, "trials": true, "seed": true, "data": true}
+		usable := map[string]bool{"eval": true, "trials": true, "seed": true, "data": true}
+		for _, n := range deviceflags.Names() {
+			usable[n] = true
+		}
 		var ignored []string
 		for name := range set {
 			if !usable[name] {
@@ -179,10 +188,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		} else {
 			cfg.Model = spec
 		}
-		if _, err := analogmac.Preset(device, chip); err != nil {
-			problems = append(problems, fmt.Sprintf("-device %s: want one of %s", device, strings.Join(analogmac.Kinds(), ", ")))
+		if err := dev.Check(); err != nil {
+			problems = append(problems, err.Error())
 		}
-		if device == analogmac.KindChip && otherChip == chip {
+		if dev.Kind == analogmac.KindChip && otherChip == dev.Chip {
 			problems = append(problems, fmt.Sprintf("-other-chip %d: want a chip seed different from -chip", otherChip))
 		}
 		if *parallel < 1 || *parallel > 64 {
@@ -212,7 +221,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	if *eval != "" {
-		return evaluate(ctx, *eval, evalFlags{device: device, chip: chip, trials: cfg.Trials, seed: cfg.Seed, data: dataDir}, progress, stdout, stderr, logger)
+		return evaluate(ctx, *eval, evalFlags{device: dev, trials: cfg.Trials, seed: cfg.Seed, data: dataDir}, progress, stdout, stderr, logger)
 	}
 
 	opt := train.Options{Out: *out, Resume: *resume, Logger: logger, Progress: progress, Parallel: *parallel, Command: command(args)}
@@ -234,22 +243,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 			unseen, hasUnseen = *ck.Results.UnseenDevice, true
 		}
 	} else {
-		inLoop, _ = analogmac.Preset(device, chip)
-		if device == analogmac.KindChip {
-			unseen, _ = analogmac.Preset(device, otherChip)
+		inLoop, _ = dev.Spec()
+		if dev.Kind == analogmac.KindChip {
+			unseen, _ = analogmac.Preset(dev.Kind, otherChip)
 			hasUnseen = true
 		} else {
-			logger.Info("the unseen-chip evaluation needs -device chip: skipped", "device", device)
+			logger.Info("the unseen-chip evaluation needs -device chip: skipped", "device", dev.Kind)
 		}
 	}
 	var err error
-	if opt.InLoop, err = analogmac.New(inLoop); err != nil {
+	if opt.InLoop, err = deviceflags.OpenSpec(inLoop); err != nil {
 		fmt.Fprintln(stderr, "train: device:", err)
 		return 1
 	}
 	defer opt.InLoop.Close()
 	if hasUnseen {
-		if opt.Unseen, err = analogmac.New(unseen); err != nil {
+		if opt.Unseen, err = deviceflags.OpenSpec(unseen); err != nil {
 			fmt.Fprintln(stderr, "train: unseen device:", err)
 			return 1
 		}
@@ -277,6 +286,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		if errors.Is(err, train.ErrInterrupted) {
 			fmt.Fprintf(stderr, "resume with: %s\n", command([]string{"-resume", "-out", *out}))
+			if errors.Is(err, analogmac.ErrUnavailable) {
+				return exitTempFail
+			}
 			return 130
 		}
 		return 1
