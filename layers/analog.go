@@ -83,9 +83,10 @@ type Kernel struct {
 	a  *Analog
 	ex *Exec
 
-	prog analogmac.Program
-	wq   []int8 // the weights prog holds
-	next []int8 // this run's quantized weights
+	prog    analogmac.Program
+	progDev analogmac.Device // the device prog is on
+	wq      []int8           // the weights prog holds
+	next    []int8           // this run's quantized weights
 
 	xq  []uint8
 	yq  []int8
@@ -106,7 +107,7 @@ func (k *Kernel) Close() error {
 		return nil
 	}
 	err := k.prog.Close()
-	k.prog, k.wq = nil, nil
+	k.prog, k.progDev, k.wq = nil, nil, nil
 	return err
 }
 
@@ -174,6 +175,10 @@ func grow[T any](s []T, n int) []T {
 // programming them only when they differ from what it holds.
 func (k *Kernel) program(ctx context.Context) error {
 	a := k.a
+	if k.prog != nil && k.progDev != k.ex.Device {
+		// The run is on another device than the weights: program there.
+		_ = k.Close()
+	}
 	k.next = a.QuantizedWeights(k.next)
 	if k.prog != nil && slices.Equal(k.next, k.wq) {
 		return nil
@@ -193,7 +198,7 @@ func (k *Kernel) program(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	k.prog = prog
+	k.prog, k.progDev = prog, k.ex.Device
 	k.wq, k.next = k.next, k.wq
 	return nil
 }

@@ -63,3 +63,59 @@ func TestTwoGraphsTwoDevicesConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// TestRunOnMovesAmongDevices: a graph run on chip 2 for one batch and on
+// its own chip 1 for the next gives exactly what graphs compiled for each
+// chip give, and the graph's own device is untouched afterwards.
+func TestRunOnMovesAmongDevices(t *testing.T) {
+	net, err := New(BSS2MNISTName, mnistInput, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.Init(6)
+	chips := make([]analogmac.Device, 3)
+	for i := range chips {
+		if chips[i], err = analogmac.NewDevice(analogmac.KindChip, uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logits := func(g *Graph, d analogmac.Device) []float32 {
+		t.Helper()
+		randomImages(g, 2)
+		var err error
+		if d == nil {
+			err = g.Run(ctx, analogmac.NewNoiseKeys(4))
+		} else {
+			err = g.RunOn(ctx, d, analogmac.NewNoiseKeys(4))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(g.Logits())
+	}
+	want := make([][]float32, len(chips))
+	for i, c := range chips {
+		g, err := net.NewGraph(GraphOptions{Batch: 10, On: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = logits(g, nil)
+		g.Close()
+	}
+	g, err := net.NewGraph(GraphOptions{Batch: 10, On: chips[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for _, i := range []int{1, 0, 2, 2, 0} {
+		if got := logits(g, chips[i]); !slices.Equal(got, want[i]) {
+			t.Fatalf("RunOn chip %d differs from a graph compiled for it", i+1)
+		}
+	}
+	if got := logits(g, nil); !slices.Equal(got, want[0]) {
+		t.Fatal("after RunOn the graph no longer runs on its own chip")
+	}
+	if err := g.RunOn(ctx, nil, nil); err == nil {
+		t.Fatal("RunOn(nil) on a device graph accepted")
+	}
+}

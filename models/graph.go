@@ -25,6 +25,7 @@ type Graph struct {
 	Batch int
 	Exec  *layers.Exec
 
+	own     analogmac.Device // the device of GraphOptions.On
 	g       *G.ExprGraph
 	vm      G.VM
 	x, t    *tensor.Dense // input (batch x inputs, 0..31) and one-hot targets
@@ -50,7 +51,7 @@ func (n *Network) NewGraph(o GraphOptions) (*Graph, error) {
 	if batch < 1 || batch > analogmac.MaxBatch {
 		return nil, fmt.Errorf("models: batch %d: want 1..%d", batch, analogmac.MaxBatch)
 	}
-	gr := &Graph{Net: n, Batch: batch, Exec: layers.NewExec(o.On, n.GainPerSend), g: G.NewGraph(), params: n.Params()}
+	gr := &Graph{Net: n, Batch: batch, Exec: layers.NewExec(o.On, n.GainPerSend), own: o.On, g: G.NewGraph(), params: n.Params()}
 	gr.x = tensor.New(tensor.WithShape(batch, n.Inputs()), tensor.Of(tensor.Float32))
 	gr.t = tensor.New(tensor.WithShape(batch, n.Classes), tensor.Of(tensor.Float32))
 	x := G.NewMatrix(gr.g, tensor.Float32, G.WithShape(batch, n.Inputs()), G.WithName("input"), G.WithValue(gr.x))
@@ -112,6 +113,20 @@ func (gr *Graph) SetLabels(labels []uint8) error {
 		t[i*gr.Net.Classes+int(l)] = 1
 	}
 	return nil
+}
+
+// RunOn executes the graph once on device d instead of the graph's own:
+// the device is an argument of this run only (a training loop that moves
+// among several chips, batch by batch, passes each batch's chip). Weights
+// are programmed onto d as needed; d must be a device when the graph is
+// (not float mode), and nil only when the graph is in float mode.
+func (gr *Graph) RunOn(ctx context.Context, d analogmac.Device, keys *analogmac.NoiseKeys) error {
+	if (d == nil) != (gr.own == nil) {
+		return fmt.Errorf("models: RunOn: a graph compiled for %s cannot run on %v", gr.Exec, d)
+	}
+	gr.Exec.Device = d
+	defer func() { gr.Exec.Device = gr.own }()
+	return gr.Run(ctx, keys)
 }
 
 // Run executes the graph once on the current input (and labels). Each
