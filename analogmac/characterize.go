@@ -157,6 +157,11 @@ func Characterize(ctx context.Context, d Device, o CharacterizeOptions) (*Charac
 		}
 	}
 	ch.Params = ch.measure(d.Gain())
+	if !(ch.Params.Gain > 0) {
+		// Every nominal output beyond the linear range: nothing to fit,
+		// and a gain of 0 would be reported as a measurement.
+		return nil, argErr("sends", "%d: no point of the experiment stays within ±%d LSB; use fewer sends", sends, LinearLimit)
+	}
 	return ch, nil
 }
 

@@ -162,3 +162,12 @@ func TestCharacterizationFiles(t *testing.T) {
 		t.Errorf("title %q does not name the chip", title)
 	}
 }
+
+// TestCharacterizeRefusesAllClamped: so many sends that every point leaves
+// the linear range leave nothing to measure: an error, not a gain of 0.
+func TestCharacterizeRefusesAllClamped(t *testing.T) {
+	_, err := Characterize(context.Background(), NewIdeal(), CharacterizeOptions{Sends: 1000})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "fewer sends") {
+		t.Fatalf("got %v, want a refusal asking for fewer sends", err)
+	}
+}

@@ -11,11 +11,16 @@ import (
 	"path/filepath"
 
 	"github.com/analogloop/analogloop/internal/atomicfile"
+	"github.com/analogloop/analogloop/internal/inputfile"
 	"github.com/analogloop/analogloop/layers"
 )
 
 // checkpointVersion changes whenever Checkpoint's meaning changes.
 const checkpointVersion = 2
+
+// MaxCheckpointBytes bounds a checkpoint read: the largest network a Spec
+// allows (2^24 weights) with its Adam state is 192 MiB.
+const MaxCheckpointBytes = 512 << 20
 
 // CheckpointFile is the checkpoint's name inside the output directory.
 const CheckpointFile = "checkpoint.gob"
@@ -64,8 +69,11 @@ var ErrDamagedCheckpoint = errors.New("damaged checkpoint")
 // ErrDamagedCheckpoint when it is damaged.
 func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	path := filepath.Join(dir, CheckpointFile)
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(path, MaxCheckpointBytes)
 	if err != nil {
+		if errors.Is(err, inputfile.ErrNotRegular) || errors.Is(err, inputfile.ErrTooLarge) {
+			return nil, fmt.Errorf("train: %w: %w", ErrDamagedCheckpoint, err)
+		}
 		return nil, err
 	}
 	if len(b) < sha256.Size {

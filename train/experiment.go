@@ -15,6 +15,7 @@ import (
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/datasets"
 	"github.com/analogloop/analogloop/export"
+	"github.com/analogloop/analogloop/internal/rundir"
 	"github.com/analogloop/analogloop/layers"
 	"github.com/analogloop/analogloop/models"
 )
@@ -178,9 +179,27 @@ func Run(ctx context.Context, cfg Config, opt Options) (*Results, error) {
 	if r.net, err = r.build(); err != nil {
 		return nil, err
 	}
-	// Only now, with everything checked, may the run touch the disk.
+	// Only now, with everything checked, may the run touch the disk: one
+	// process per directory, and nothing half-written from a killed one.
+	lock, err := rundir.Lock(opt.Out)
+	if err != nil {
+		return nil, fmt.Errorf("train: output directory: %w", err)
+	}
+	defer lock.Unlock()
+	if len(lock.Removed) > 0 {
+		r.log.Info("removed half-written files of an interrupted run", "dir", opt.Out, "files", lock.Removed)
+	}
 	if err := checkWritable(opt.Out); err != nil {
 		return nil, err
+	}
+	if opt.Resume {
+		// Read again under the lock: another process may have moved the
+		// run on between the first read and the lock.
+		ck, err := LoadCheckpoint(opt.Out)
+		if err != nil {
+			return nil, err
+		}
+		r.ck = ck
 	}
 	if r.ck == nil {
 		r.net.Init(r.cfg.Seed)

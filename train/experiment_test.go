@@ -8,13 +8,16 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/datasets"
 	"github.com/analogloop/analogloop/datasets/datasetstest"
+	"github.com/analogloop/analogloop/internal/rundir"
 	"github.com/analogloop/analogloop/models"
 )
 
@@ -453,5 +456,74 @@ func TestDeviceLostKeepsCheckpointAndResumes(t *testing.T) {
 	}
 	if !equalJSON(t, comparable(want), comparable(got)) {
 		t.Fatalf("resumed after a lost device: %+v, undisturbed %+v", got.Accuracy, want.Accuracy)
+	}
+}
+
+// TestSecondRunOnLockedOutRefused: while a run holds -out, another run (or
+// a resume) in the same directory is refused, naming the holder; what a
+// killed write left is removed by the next run.
+func TestSecondRunOnLockedOutRefused(t *testing.T) {
+	out := t.TempDir()
+	leftovers := []string{".checkpoint.gob.tmp-4242", ".export-float.json.tmp-77"}
+	for _, n := range leftovers {
+		os.WriteFile(filepath.Join(out, n), []byte("half"), 0o644)
+	}
+	started := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error)
+	opt := smallOptions(out)
+	once := false
+	opt.onBatch = func(string, int, int) {
+		if !once {
+			once = true
+			close(started)
+			<-release
+		}
+	}
+	go func() {
+		_, err := Run(context.Background(), smallConfig(), opt)
+		done <- err
+	}()
+	<-started
+	for _, n := range leftovers {
+		if _, err := os.Stat(filepath.Join(out, n)); !os.IsNotExist(err) {
+			t.Errorf("%s survived the start of a run: %v", n, err)
+		}
+	}
+	for _, resume := range []bool{false, true} {
+		o := smallOptions(out)
+		o.Resume = resume
+		o.onBatch = func(string, int, int) { t.Error("the second run trained") }
+		_, err := Run(context.Background(), smallConfig(), o)
+		if resume && err != nil && strings.Contains(err.Error(), "no checkpoint") {
+			continue // the first run has not written one yet: refused anyway
+		}
+		if !errors.Is(err, rundir.ErrLocked) || !strings.Contains(err.Error(), strconv.Itoa(os.Getpid())) {
+			t.Errorf("resume=%v: got %v, want a refusal naming PID %d", resume, err, os.Getpid())
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHostileCheckpointRefused: a FIFO or an oversized file in place of the
+// checkpoint is refused at once as damaged, without blocking or reading it.
+func TestHostileCheckpointRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, CheckpointFile)
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCheckpoint(dir); !errors.Is(err, ErrDamagedCheckpoint) {
+		t.Errorf("FIFO: %v", err)
+	}
+	os.Remove(path)
+	f, _ := os.Create(path)
+	f.Truncate(MaxCheckpointBytes + 1)
+	f.Close()
+	if _, err := LoadCheckpoint(dir); !errors.Is(err, ErrDamagedCheckpoint) || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("oversized: %v", err)
 	}
 }

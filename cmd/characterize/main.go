@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 
 	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/internal/atomicfile"
 	"github.com/analogloop/analogloop/internal/deviceflags"
 	"github.com/analogloop/analogloop/plots"
 )
@@ -153,7 +154,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"characterization.png": png.Bytes(),
 		"parameters.json":      js.Bytes(),
 	} {
-		if err := os.WriteFile(filepath.Join(*out, name), b, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(*out, name), b); err != nil {
 			return err
 		}
 	}

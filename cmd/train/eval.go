@@ -29,27 +29,32 @@ func evaluate(ctx context.Context, manifest string, f evalFlags, progress, stdou
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	// A signal ends the evaluation with status 130; it writes nothing.
+	failed := func(err error) int {
+		fmt.Fprintln(stderr, err)
+		if ctx.Err() != nil {
+			return 130
+		}
+		return 1
+	}
 	dev, err := f.device.Open()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	defer dev.Close()
-	data, err := catalog.Open(ctx, m.Dataset, catalog.Options{Dir: f.data, Progress: progress, Logger: log})
+	data, err := catalog.Open(ctx, m.Dataset, catalog.Options{Dir: f.data, TestOnly: true, Progress: progress, Logger: log})
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		return failed(dataHint(err))
 	}
 	ideal, err := m.CheckAccuracy(ctx, net, data.Test)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", manifest, err)
-		return 1
+		return failed(fmt.Errorf("%s: %w", manifest, err))
 	}
 	test := data.Test.Head(m.IdealSamples)
 	t, _, err := train.MeasureTrials(ctx, net, test, dev, train.TrialOptions{N: f.trials, Seed: f.seed})
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		return failed(err)
 	}
 	fmt.Fprintf(stdout, "%s (%s, %s test set, %d samples)\n", manifest, m.Model.Name, m.Dataset, test.N)
 	fmt.Fprintf(stdout, "  ideal device: %.2f %% (recorded %.2f %%: reproduced)\n", 100*ideal, 100*m.IdealAccuracy)

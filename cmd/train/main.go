@@ -20,6 +20,7 @@ import (
 
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/datasets/catalog"
+	"github.com/analogloop/analogloop/datasets/mnist"
 	"github.com/analogloop/analogloop/internal/deviceflags"
 	"github.com/analogloop/analogloop/models"
 	"github.com/analogloop/analogloop/train"
@@ -265,7 +266,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer opt.Unseen.Close()
 	}
 	if opt.Data, err = catalog.Open(ctx, cfg.Dataset, catalog.Options{Dir: dataDir, Progress: progress, Logger: logger}); err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, dataHint(err))
 		if ctx.Err() != nil {
 			return 130
 		}
@@ -296,6 +297,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, train.Table(res))
 	fmt.Fprintf(stdout, "\nWritten to %s: results.json, results.md, curves.png, exports.\n", *out)
 	return 0
+}
+
+// dataHint adds the flag that names the data directory to an error of the
+// loaders, which speak of their Go options.
+func dataHint(err error) error {
+	if errors.Is(err, mnist.ErrNotFound) {
+		return fmt.Errorf("%w\n(-data DIR names the directory of the four files)", err)
+	}
+	return err
 }
 
 // modelSpec resolves -model: a built-in name or a JSON description file.

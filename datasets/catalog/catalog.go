@@ -20,7 +20,10 @@ func Names() []string { return []string{"mnist", "fashion-mnist", yinyang.Name} 
 // Options say where files are and how to report. Dir applies to the file
 // datasets (MNIST, Fashion-MNIST): when set, only it is searched.
 type Options struct {
-	Dir      string
+	Dir string
+	// TestOnly loads only the test split where that saves work (Data.Train
+	// may then be nil): evaluating a network needs no training data.
+	TestOnly bool
 	Progress io.Writer
 	Logger   *slog.Logger
 }
@@ -29,7 +32,7 @@ type Options struct {
 func Open(ctx context.Context, name string, o Options) (*datasets.Data, error) {
 	switch name {
 	case "mnist", "fashion-mnist":
-		return mnist.Load(ctx, mnist.Options{Dataset: name, Dir: o.Dir, Progress: o.Progress, Logger: o.Logger})
+		return mnist.Load(ctx, mnist.Options{Dataset: name, Dir: o.Dir, TestOnly: o.TestOnly, Progress: o.Progress, Logger: o.Logger})
 	case yinyang.Name:
 		if o.Dir != "" {
 			return nil, fmt.Errorf("catalog: %s is generated, not read: it takes no directory (%s)", name, o.Dir)

@@ -91,6 +91,13 @@ func (d *downloader) fetchFrom(ctx context.Context, url, dir, base string) (x *I
 		return nil, fmt.Errorf("server announces %d bytes: expected at most %d", resp.ContentLength, maxDownload)
 	}
 
+	// A process killed mid-download leaves its part file; remove those of
+	// this file before making another.
+	if stale, _ := filepath.Glob(filepath.Join(dir, "."+file+".*.part")); len(stale) > 0 {
+		for _, p := range stale {
+			os.Remove(p)
+		}
+	}
 	tmp, err := os.CreateTemp(dir, "."+file+".*.part")
 	if err != nil {
 		return nil, err

@@ -14,7 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -211,6 +213,91 @@ func TestDownloadOnlyMissing(t *testing.T) {
 	}
 }
 
+// TestFailedDownloadLeavesNoDirectory: a download into a directory that
+// did not exist, when it fails, removes the directories it made.
+func TestFailedDownloadLeavesNoDirectory(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	base := t.TempDir()
+	dir := filepath.Join(base, "nonexistent", "dir")
+	_, err := Load(context.Background(), Options{Dir: dir, Mirrors: []string{dead.URL + "/"}, Logger: quiet})
+	dead.Close()
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("got %v, want ErrNotFound", err)
+	}
+	if got := listDir(t, base); len(got) != 0 {
+		t.Errorf("left behind %v in %s", got, base)
+	}
+	// NoDownload never creates anything.
+	_, err = Load(context.Background(), Options{Dir: dir, NoDownload: true, Logger: quiet})
+	if !errors.Is(err, ErrNotFound) || len(listDir(t, base)) != 0 {
+		t.Errorf("NoDownload: %v, left %v", err, listDir(t, base))
+	}
+}
+
+// TestTestOnlyReadsOnlyTheTestFiles: with TestOnly, the training files are
+// neither needed nor read.
+func TestTestOnlyReadsOnlyTheTestFiles(t *testing.T) {
+	s := newSynth(5, 3, 0)
+	dir := t.TempDir()
+	synthSet{testImages: s[testImages], testLabels: s[testLabels]}.write(t, dir, true)
+	d, err := Load(context.Background(), Options{Dir: dir, TestOnly: true, NoDownload: true, Logger: quiet, sums: s.sums()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Train != nil || d.Test.N != 3 {
+		t.Errorf("TestOnly gave train %v, test %d samples", d.Train, d.Test.N)
+	}
+}
+
+// TestStalePartFilesRemoved: a part file left by a killed download is gone
+// after the next download of that file.
+func TestStalePartFilesRemoved(t *testing.T) {
+	s := newSynth(5, 3, 0)
+	m := newMirror(t, serveFiles(gzAll(t, s)))
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".train-images-idx3-ubyte.gz.12345.part")
+	os.WriteFile(stale, []byte("half"), 0o644)
+	if _, err := Load(context.Background(), Options{Dir: dir, Mirrors: []string{m.URL()}, Logger: quiet, sums: s.sums()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale part file still there: %v", err)
+	}
+}
+
+// TestHostileIDXRefused: a FIFO or an oversized sparse file in place of an
+// IDX file is refused at once.
+func TestHostileIDXRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := newSynth(5, 3, 0)
+	s.write(t, dir, false)
+	p := filepath.Join(dir, trainImages)
+	os.Remove(p)
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Load(context.Background(), Options{Dir: dir, NoDownload: true, Logger: quiet, sums: s.sums()})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("FIFO: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Load blocked on a FIFO")
+	}
+	os.Remove(p)
+	f, _ := os.Create(p)
+	f.Truncate(MaxFileBytes + 1)
+	f.Close()
+	if _, err := Load(context.Background(), Options{Dir: dir, NoDownload: true, Logger: quiet, sums: s.sums()}); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("oversized: %v", err)
+	}
+}
+
 func TestOffline(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL + "/"
@@ -236,7 +323,7 @@ func TestOffline(t *testing.T) {
 func TestNoDownload(t *testing.T) {
 	m := newMirror(t, serveFiles(nil))
 	_, err := Load(context.Background(), Options{Dir: t.TempDir(), NoDownload: true, Mirrors: []string{m.URL()}, Logger: quiet})
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "NoDownload") {
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "downloads are off") {
 		t.Errorf("err = %v", err)
 	}
 	if m.hits.Load() != 0 {

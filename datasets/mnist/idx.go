@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/analogloop/analogloop/internal/inputfile"
 )
 
 // Magic numbers of the two IDX kinds this package reads. The four header
@@ -71,9 +73,9 @@ type parseStats struct {
 
 // ReadIDX reads and validates one IDX file, gzipped or plain.
 func ReadIDX(path string) (*IDX, error) {
-	f, err := os.Open(path)
+	f, _, err := inputfile.Open(path, MaxFileBytes)
 	if err != nil {
-		return nil, err
+		return nil, &FileError{File: filepath.Base(path), Kind: ErrFormat, Msg: err.Error()}
 	}
 	defer f.Close()
 	return parseIDX(f, filepath.Base(path), 0, sizeHint(f), nil)

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/analogloop/analogloop/datasets"
+	"github.com/analogloop/analogloop/internal/inputfile"
 )
 
 // Both known datasets have 28x28 single-channel images in 10 classes; Load
@@ -32,10 +33,13 @@ type Options struct {
 	Dir        string // when set, look only there (and download into it when files are missing)
 	NoVerify   bool   // skip the SHA-256 check (for custom IDX data); verification is on by default
 	NoDownload bool
-	Mirrors    []string     // base URLs tried in order; default: the built-in mirrors of the dataset
-	Progress   io.Writer    // download progress; nil = none
-	Logger     *slog.Logger // nil = slog.Default()
-	Client     *http.Client // nil = a client with DefaultTransport and a 10-minute timeout
+	// TestOnly loads only the test split (Data.Train is nil): evaluating a
+	// network needs no training images.
+	TestOnly bool
+	Mirrors  []string     // base URLs tried in order; default: the built-in mirrors of the dataset
+	Progress io.Writer    // download progress; nil = none
+	Logger   *slog.Logger // nil = slog.Default()
+	Client   *http.Client // nil = a client with DefaultTransport and a 10-minute timeout
 
 	// sums replaces the dataset's SHA-256 table; tests use it to let
 	// synthetic files pass verification.
@@ -75,20 +79,22 @@ func absDir(d string) string {
 }
 
 // findFile returns the path of base (plain, preferred as it is cheaper to
-// read, or base.gz) in dir, or "" when neither is a regular file.
+// read, or base.gz) in dir, or "" when neither exists. Something that is
+// not a regular file counts as found, so that reading it fails with a
+// message saying what it is.
 func findFile(dir, base string) string {
 	for _, name := range []string{base, base + ".gz"} {
 		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
 	return ""
 }
 
-func missingFiles(dir string) []string {
+func missingFiles(dir string, bases []string) []string {
 	var m []string
-	for _, base := range fileNames {
+	for _, base := range bases {
 		if findFile(dir, base) == "" {
 			m = append(m, base)
 		}
@@ -148,16 +154,20 @@ func Load(ctx context.Context, opt Options) (*datasets.Data, error) {
 		sums = nil
 	}
 
+	bases := fileNames[:]
+	if opt.TestOnly {
+		bases = fileNames[2:]
+	}
 	var places []place
 	if opt.Dir != "" {
 		d := absDir(opt.Dir)
-		places = []place{{dir: d, label: d + " (Options.Dir)", target: true}}
+		places = []place{{dir: d, label: d + " (the directory given)", target: true}}
 	} else {
 		places = ds.places()
 	}
 	dir := ""
 	for _, p := range places {
-		if p.dir != "" && len(missingFiles(p.dir)) == 0 {
+		if p.dir != "" && len(missingFiles(p.dir, bases)) == 0 {
 			dir = p.dir
 			break
 		}
@@ -168,18 +178,20 @@ func Load(ctx context.Context, opt Options) (*datasets.Data, error) {
 	fetched := map[string]*IDX{}
 	if dir == "" {
 		if opt.NoDownload {
-			return nil, notFound(ds, places, "downloads are off (Options.NoDownload)", nil)
+			return nil, notFound(ds, places, "downloads are off", nil)
 		}
 		var why []string
+		var created string // the topmost directory made for the download
 		for _, p := range places {
 			if !p.target || p.dir == "" {
 				continue
 			}
-			if err := prepareDir(p.dir); err != nil {
+			top, err := prepareDir(p.dir)
+			if err != nil {
 				why = append(why, fmt.Sprintf("%s: %v", p.dir, err))
 				continue
 			}
-			dir = p.dir
+			dir, created = p.dir, top
 			break
 		}
 		if dir == "" {
@@ -193,9 +205,11 @@ func Load(ctx context.Context, opt Options) (*datasets.Data, error) {
 		if len(mirrors) == 0 {
 			mirrors = ds.mirrors
 		}
-		for _, base := range missingFiles(dir) {
+		for _, base := range missingFiles(dir, bases) {
 			x, err := d.fetch(ctx, dir, base, mirrors)
 			if err != nil {
+				// Nothing was downloaded: leave no empty directories.
+				removeEmptyUpTo(dir, created)
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
@@ -205,20 +219,27 @@ func Load(ctx context.Context, opt Options) (*datasets.Data, error) {
 		}
 	}
 
-	files, names, err := readAll(ctx, dir, fileNames[:], fetched, sums, ds.name)
+	files, names, err := readAll(ctx, dir, bases, fetched, sums, ds.name)
 	if err != nil {
 		return nil, err
 	}
 
 	data := &datasets.Data{Name: ds.name, Source: dir}
-	if data.Train, err = makeSet(files[0], files[1], names[0], names[1]); err != nil {
+	if !opt.TestOnly {
+		if data.Train, err = makeSet(files[0], files[1], names[0], names[1]); err != nil {
+			return nil, fmt.Errorf("%s in %s: %w", ds.name, dir, err)
+		}
+		files, names = files[2:], names[2:]
+	}
+	if data.Test, err = makeSet(files[0], files[1], names[0], names[1]); err != nil {
 		return nil, fmt.Errorf("%s in %s: %w", ds.name, dir, err)
 	}
-	if data.Test, err = makeSet(files[2], files[3], names[2], names[3]); err != nil {
-		return nil, fmt.Errorf("%s in %s: %w", ds.name, dir, err)
+	train := 0
+	if data.Train != nil {
+		train = data.Train.N
 	}
 	log.Info("dataset loaded", "dataset", ds.name, "dir", dir,
-		"train", data.Train.N, "test", data.Test.N, "verified", sums != nil)
+		"train", train, "test", data.Test.N, "verified", sums != nil)
 	return data, nil
 }
 
@@ -258,11 +279,15 @@ func readAll(ctx context.Context, dir string, bases []string, fetched map[string
 	return files, names, nil
 }
 
+// MaxFileBytes bounds an IDX file, gzipped or not: the largest known one,
+// Fashion-MNIST's training images, is 47 MB uncompressed.
+const MaxFileBytes = 1 << 30
+
 // readFile parses one file; ctx cancels the read between chunks.
 func readFile(ctx context.Context, path string, magic uint32) (*IDX, error) {
-	f, err := os.Open(path)
+	f, _, err := inputfile.Open(path, MaxFileBytes)
 	if err != nil {
-		return nil, err
+		return nil, &FileError{File: filepath.Base(path), Kind: ErrFormat, Msg: err.Error()}
 	}
 	defer f.Close()
 	return parseIDX(ctxReader{ctx, f}, filepath.Base(path), magic, sizeHint(f), nil)
@@ -295,7 +320,7 @@ func verify(x *IDX, file, want, dataset string) error {
 			}
 		}
 		return &FileError{File: file, Kind: ErrChecksum, Msg: fmt.Sprintf(
-			"SHA-256 of the decompressed contents is %s, expected %s (the original %s file): %s (Options.NoVerify skips this check for custom data)",
+			"SHA-256 of the decompressed contents is %s, expected %s (the original %s file): %s",
 			got, want, dataset, what)}
 	}
 	return nil
@@ -317,17 +342,42 @@ func makeSet(img, lab *IDX, imgName, labName string) (*datasets.Set, error) {
 	return &datasets.Set{N: n, Height: rows, Width: cols, Channels: 1, Classes: Classes, Samples: img.Data, Labels: lab.Data}, nil
 }
 
-// prepareDir makes dir and proves a file can be created in it.
-func prepareDir(dir string) error {
+// prepareDir makes dir and proves a file can be created in it. It returns
+// the topmost directory it created ("" when dir existed), so that a failed
+// download can remove what it made.
+func prepareDir(dir string) (created string, err error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		created = d
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return "", err
 	}
 	f, err := os.CreateTemp(dir, ".write-test-*")
 	if err != nil {
-		return err
+		removeEmptyUpTo(dir, created)
+		return "", err
 	}
 	f.Close()
-	return os.Remove(f.Name())
+	return created, os.Remove(f.Name())
+}
+
+// removeEmptyUpTo removes dir and its parents up to top, as long as they
+// are empty; nothing when top is "".
+func removeEmptyUpTo(dir, top string) {
+	if top == "" {
+		return
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if os.Remove(d) != nil || d == top || filepath.Dir(d) == d {
+			return
+		}
+	}
 }
 
 func notFound(ds *dataset, places []place, why string, cause error) error {
@@ -340,7 +390,7 @@ func notFound(ds *dataset, places []place, why string, cause error) error {
 	}
 	hint := "into " + where[0]
 	if len(where) > 1 {
-		hint = "into one of: " + strings.Join(where, "; ") + "; or name their directory explicitly (Options.Dir; the trainer's -data flag)"
+		hint = "into one of: " + strings.Join(where, "; ") + "; or name their directory explicitly"
 	}
 	return &loadError{kind: ErrNotFound, cause: cause, msg: fmt.Sprintf(
 		"%s: files not found and not downloaded: %s. Put %s (gzipped or not) %s",

@@ -5,7 +5,33 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 )
+
+// tempName matches the temporary files Write creates: "." + the final
+// name + ".tmp-" + os.CreateTemp's random digits.
+var tempName = regexp.MustCompile(`^\..+\.tmp-[0-9]+$`)
+
+// Cleanup removes from dir the temporary files of writes whose process was
+// killed before it could rename or remove them, and returns their names.
+// Only call it while no other process writes to dir (see internal/rundir).
+func Cleanup(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !tempName.MatchString(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {
+			return removed, err
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
+}
 
 // Write writes data to path through a temporary file in the same
 // directory, synced, then renamed over path, so that a reader sees the old

@@ -4,9 +4,11 @@
 // value is taken from the module root (the nearest directory above the
 // working directory holding go.mod), so `MNIST_DIR=../shared/mnist go test
 // ./...` run from the repository root works for every package, whose tests
-// each run in their own directory. When the variable is unset or the files
-// are absent the test is skipped on a developer machine and fails when
-// CI=true, so CI cannot pass by silently skipping.
+// each run in their own directory. When the variable is unset the test is
+// skipped on a developer machine and fails when CI=true, so CI cannot pass
+// by silently skipping. When it is set but names no MNIST files (a clone
+// that is not beside shared/, say) the test fails everywhere: someone asked
+// for the real data and would otherwise not notice it was never used.
 package mnisttest
 
 import (
@@ -30,10 +32,14 @@ var Files = []string{
 // (fails under CI=true) the test when it is unset or incomplete.
 func Dir(tb testing.TB) string {
 	tb.Helper()
-	dir, problem := Resolve(os.Getenv("MNIST_DIR"))
+	env := os.Getenv("MNIST_DIR")
+	dir, problem := Resolve(env)
 	if problem != "" {
 		if os.Getenv("CI") == "true" {
 			tb.Fatalf("real MNIST data required under CI=true: %s", problem)
+		}
+		if env != "" {
+			tb.Fatalf("MNIST_DIR is set but unusable: %s (give an absolute path, or unset it to skip the real-data tests)", problem)
 		}
 		tb.Skipf("real MNIST data unavailable: %s", problem)
 	}

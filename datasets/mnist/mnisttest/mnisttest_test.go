@@ -85,6 +85,11 @@ func TestDirSkipsOrFailsUnderCI(t *testing.T) {
 	if how := runDir(t); how != "skip" {
 		t.Errorf("developer machine without data: %s, want skip", how)
 	}
+	t.Setenv("MNIST_DIR", filepath.Join(t.TempDir(), "no-such-dir"))
+	if how := runDir(t); how != "fatal" {
+		t.Errorf("developer machine, MNIST_DIR set to a wrong place: %s, want fatal", how)
+	}
+	t.Setenv("MNIST_DIR", "")
 	t.Setenv("CI", "true")
 	if how := runDir(t); how != "fatal" {
 		t.Errorf("CI without data: %s, want fatal", how)
