@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/internal/inputfile"
 )
 
 // Layer types of a Spec, as export manifests also name them.
@@ -197,22 +196,9 @@ const MaxSpecBytes = 1 << 20
 // ReadSpec reads a JSON description, refusing unknown fields, more than
 // MaxSpecBytes and anything but a regular file.
 func ReadSpec(path string) (Spec, error) {
-	f, err := os.Open(path)
+	b, err := inputfile.Read(path, MaxSpecBytes)
 	if err != nil {
 		return Spec{}, fmt.Errorf("models: %w", err)
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return Spec{}, fmt.Errorf("models: %w", err)
-	} else if !st.Mode().IsRegular() {
-		return Spec{}, fmt.Errorf("models: %s: not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxSpecBytes+1))
-	if err != nil {
-		return Spec{}, fmt.Errorf("models: %s: %w", path, err)
-	}
-	if len(b) > MaxSpecBytes {
-		return Spec{}, fmt.Errorf("models: %s: larger than %d bytes: not a network description", path, MaxSpecBytes)
 	}
 	s, err := ParseSpec(b)
 	if err != nil {

@@ -154,7 +154,7 @@ func TestReadSpec(t *testing.T) {
 	}
 	big := filepath.Join(dir, "big.json")
 	os.WriteFile(big, make([]byte, MaxSpecBytes+10), 0o644)
-	if _, err := ReadSpec(big); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := ReadSpec(big); err == nil || !strings.Contains(err.Error(), "too large") {
 		t.Errorf("a huge file: got %v", err)
 	}
 }
