@@ -52,6 +52,7 @@ func evaluate(ctx context.Context, manifest string, f evalFlags, progress, stdou
 		return failed(fmt.Errorf("%s: %w", manifest, err))
 	}
 	test := data.Test.Head(m.IdealSamples)
+	log.Info("evaluating", "manifest", manifest, "device", analogmac.Describe(dev).String(), "trials", f.trials, "samples", test.N)
 	t, _, err := train.MeasureTrials(ctx, net, test, dev, train.TrialOptions{N: f.trials, Seed: f.seed})
 	if err != nil {
 		return failed(err)
