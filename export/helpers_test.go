@@ -195,8 +195,8 @@ func edit(t testing.TB, dir string, f func(map[string]any)) {
 	write(t, dir, "net.json", b)
 }
 
-func obj(v any) map[string]any   { return v.(map[string]any) }
-func list(v any) []any           { return v.([]any) }
+func obj(v any) map[string]any                     { return v.(map[string]any) }
+func list(v any) []any                             { return v.([]any) }
 func layer(m map[string]any, i int) map[string]any { return obj(list(m["layers"])[i]) }
 func ref(m map[string]any, i int) map[string]any   { return obj(list(m["references"])[i]) }
 

@@ -134,18 +134,19 @@ type ManifestSemantics struct {
 // that do not apply to its type are left out; padding 0 is left out too.
 type ManifestLayer struct {
 	models.LayerSpec
+	// analog layers (conv2d, dense)
+	In int `json:"in,omitempty"` // input rows of the weight matrix; conv2d: kernel*kernel*C
+	// conv2d only
+	InputHWC []int `json:"input_hwc,omitempty"` // (H, W, C) the convolution reads
+	OutputHW []int `json:"output_hw,omitempty"` // (out_h, out_w); patches = out_h*out_w
 	// OutputShape is (rows, features) of one sample after the layer:
 	// (patches, out) after a conv2d, (1, rows*features) after a flatten.
 	OutputShape []int `json:"output_shape"`
 	// analog layers (conv2d, dense)
-	In      int              `json:"in,omitempty"`      // input rows of the weight matrix; conv2d: kernel*kernel*C
 	Tiles   []analogmac.Tile `json:"tiles,omitempty"`   // analogmac.Tiles(in, out, placement)
 	Weights string           `json:"weights,omitempty"` // np.load key, NAME.weight; the zip member is KEY.npy
 	Shape   []int            `json:"shape,omitempty"`   // (in, out)
 	DType   string           `json:"dtype,omitempty"`   // "int8"
-	// conv2d only
-	InputHWC []int `json:"input_hwc,omitempty"` // (H, W, C) the convolution reads
-	OutputHW []int `json:"output_hw,omitempty"` // (out_h, out_w); patches = out_h*out_w
 }
 
 // ManifestWeights names the .npz beside the manifest and pins its bytes.
@@ -247,11 +248,8 @@ func parseManifest(raw []byte) (*Manifest, *models.Network, error) {
 	m := new(Manifest)
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(m); err != nil {
+	if err := dec.Decode(m); err != nil { // json.Unmarshal above refused trailing data
 		return nil, nil, notExport("", "not a version %d manifest: %v", FormatVersion, err)
-	}
-	if dec.More() {
-		return nil, nil, notExport("", "data after the manifest's JSON object")
 	}
 	net, err := m.validate()
 	if err != nil {
