@@ -439,6 +439,9 @@ func (m *Manifest) checkFigures() error {
 		return tampered("ideal_accuracy", "%v is not a whole number of correct samples out of ideal_samples %d (%.4f)",
 			m.IdealAccuracy, m.IdealSamples, m.IdealAccuracy*float64(m.IdealSamples))
 	}
+	if strings.TrimSpace(m.Dataset) == "" {
+		return tampered("dataset", "missing: the accuracies were measured on some dataset")
+	}
 	d := m.Device
 	if d.Kind == "" {
 		return tampered("device.kind", "missing")
