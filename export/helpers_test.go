@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/sbinet/npyio/npy"
+
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/datasets"
 	"github.com/analogloop/analogloop/datasets/datasetstest"
@@ -288,3 +290,13 @@ func i8bytes(v []int8) []byte {
 
 // near reports whether a and b agree to float64 rounding.
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12 }
+
+// npyOf is a's .npy file as encodeNPZ writes it.
+func npyOf(t testing.TB, a array) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := npy.Write(&b, matrixValue(a)); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}

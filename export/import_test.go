@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbinet/npyio/npy"
-
 	"github.com/analogloop/analogloop/models"
 )
 
@@ -38,11 +36,7 @@ func writeRawNPZ(t *testing.T, dir string, as []array, key string, raw []byte) {
 	for _, a := range as {
 		b := raw
 		if a.key != key {
-			var nb bytes.Buffer
-			if err := npy.Write(&nb, matrixValue(a)); err != nil {
-				t.Fatal(err)
-			}
-			b = nb.Bytes()
+			b = npyOf(t, a)
 		}
 		w, err := zw.Create(a.key + ".npy")
 		if err != nil {
