@@ -111,6 +111,15 @@ func TestImportRefuses(t *testing.T) {
 			ErrNotExport, "created_by", []string{`"brevitas"`}},
 		{"unknown field", func(t *testing.T, d string) { edit(t, d, func(m map[string]any) { m["bias"] = []int{1} }) },
 			ErrNotExport, "", []string{"net.json", "unknown field", "bias"}},
+		{"key in upper case", func(t *testing.T, d string) {
+			write(t, d, "net.json", bytes.Replace(read(t, d, "net.json"), []byte(`"gain_per_send"`), []byte(`"GAIN_PER_SEND"`), 1))
+		}, ErrNotExport, "GAIN_PER_SEND", []string{"lower-case"}},
+		{"key folded from a non-ASCII letter", func(t *testing.T, d string) {
+			write(t, d, "net.json", bytes.Replace(read(t, d, "net.json"), []byte(`"sends"`), []byte("\"\u017fends\""), 1))
+		}, ErrNotExport, "\u017fends", []string{"lower-case"}},
+		{"duplicate key", func(t *testing.T, d string) {
+			write(t, d, "net.json", bytes.Replace(read(t, d, "net.json"), []byte(`"gain_per_send": 0.0018,`), []byte(`"gain_per_send": 0.0018, "gain_per_send": 0.003,`), 1))
+		}, ErrNotExport, "gain_per_send", []string{"twice"}},
 		{"unknown layer field", func(t *testing.T, d string) {
 			edit(t, d, func(m map[string]any) { layer(m, 5)["gain_per_send"] = 0.002 })
 		},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"regexp"
@@ -245,6 +246,9 @@ func parseManifest(raw []byte) (*Manifest, *models.Network, error) {
 		}
 		return nil, nil, notExport("created_by", "%s: want %q", got, Creator)
 	}
+	if err := checkKeys(raw); err != nil {
+		return nil, nil, err
+	}
 	m := new(Manifest)
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -257,6 +261,66 @@ func parseManifest(raw []byte) (*Manifest, *models.Network, error) {
 	}
 	return m, net, nil
 }
+
+// checkKeys refuses an object key that is not lower-case ASCII or that
+// appears twice in its object. encoding/json matches keys regardless of
+// case (folding some non-ASCII letters too) and keeps the last of
+// duplicates, where other readers (Python's json) keep them apart: such a
+// manifest could say one thing to Import and another to a reimplementation.
+func checkKeys(raw []byte) error {
+	type frame struct {
+		obj, wantKey bool
+		keys         map[string]bool
+	}
+	var stack []*frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].obj {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return notExport("", "not a JSON manifest: %v", err)
+		}
+		n := len(stack)
+		if n > 0 && stack[n-1].obj && stack[n-1].wantKey {
+			if tok == json.Delim('}') {
+				stack = stack[:n-1]
+				valueDone()
+				continue
+			}
+			key, _ := tok.(string) // a key is always a string here
+			if !jsonKey.MatchString(key) {
+				return notExport(key, "a key of a manifest is lower-case ASCII letters, digits and '_'")
+			}
+			if stack[n-1].keys[key] {
+				return notExport(key, "appears twice in one object")
+			}
+			stack[n-1].keys[key] = true
+			stack[n-1].wantKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{obj: true, wantKey: true, keys: map[string]bool{}})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim(']'):
+			stack = stack[:n-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+var jsonKey = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 
 // validate runs every check of a manifest that needs neither the weights
 // nor a run of the network, and returns the network Build makes of it.
