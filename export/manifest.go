@@ -47,7 +47,7 @@ const (
 // verbatim by Import; docs/inference.md explains each.
 const (
 	InputRule      = "x = floor(value / input_divisor) = value >> 3, 0..31, for every raw 8-bit value of a sample"
-	LayoutRule     = "a sample is height x width x channels values, row-major, channels last: value (y, x, c) at index (y*width + x)*channels + c; a dense first layer reads this vector as its input rows"
+	LayoutRule     = "a sample is height x width x channels values, row-major, channels last: value (y, x, c) at index (y*width + x)*channels + c; a dense first layer takes this vector as its one input row"
 	WeightRule     = "int8, shape (in, out), C order: w[r, c] multiplies input r into output c; conv2d input r = (ky*kernel + kx)*C + c_in, output c = output channel"
 	Im2ColRule     = "conv2d: output position (oy, ox) is patch p = oy*out_w + ox, reading input (oy*stride - padding + ky, ox*stride - padding + kx, c_in), zero outside the sample, into row (ky*kernel + kx)*C + c_in"
 	ProductRule    = "each row x of a layer's (rows, in) input: per tile (rows [row0,row1) x columns [col0,col1) of the weight matrix) t[c] = clamp(floor(k * sum_{r in [row0,row1)} x[r]*w[r,c]), -128, 127) with k = gain_per_send * sends computed in float64 first; y[c] = clamp(sum of t[c] over the row tiles, -128, 127)"
