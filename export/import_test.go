@@ -96,7 +96,7 @@ func TestImportRefuses(t *testing.T) {
 			setSHA(t, d)
 		}, ErrTampered, "", []string{"net.npz", "not a valid npz"}},
 		{"not json", func(t *testing.T, d string) { write(t, d, "net.json", []byte(`{"format_version": 2,`)) }, ErrNotExport, "", []string{"net.json", "not a JSON manifest"}},
-		{"json array", func(t *testing.T, d string) { write(t, d, "net.json", []byte(`[2]`)) }, ErrNotExport, "", []string{"not a JSON manifest"}},
+		{"json array", func(t *testing.T, d string) { write(t, d, "net.json", []byte(`[2]`)) }, ErrNotExport, "", []string{"not a JSON manifest: a JSON array, not an object"}},
 		{"data after the manifest", func(t *testing.T, d string) { write(t, d, "net.json", append(read(t, d, "net.json"), "{}"...)) },
 			ErrNotExport, "", []string{"not a JSON manifest", "after top-level value"}},
 		{"format version 1", func(t *testing.T, d string) { edit(t, d, func(m map[string]any) { m["format_version"] = 1 }) },

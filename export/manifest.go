@@ -222,6 +222,10 @@ func parseManifest(raw []byte) (*Manifest, *models.Network, error) {
 		CreatedBy     *string         `json:"created_by"`
 	}
 	if err := json.Unmarshal(raw, &head); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "" {
+			return nil, nil, notExport("", "not a JSON manifest: a JSON %s, not an object", te.Value)
+		}
 		return nil, nil, notExport("", "not a JSON manifest: %v", err)
 	}
 	if head.FormatVersion == nil {
