@@ -71,3 +71,26 @@ func kindOf(m os.FileMode) string {
 	}
 	return "type " + m.Type().String()
 }
+
+// readRegular reads the regular file at path, refusing anything else (a
+// directory, a device such as /dev/zero, a FIFO, a socket) and a file
+// larger than limit before reading a byte of it, so that a hostile path
+// costs neither unbounded time nor memory. When sizeField is set, limit is
+// the size a manifest records there and the file must have exactly that
+// size (ErrTampered otherwise); when not, a larger file is ErrNotExport.
+func readRegular(op, path string, limit int64, sizeField string) ([]byte, error) {
+	b, what, err := readBounded(path, limit)
+	switch {
+	case err == errNotRegular:
+		return nil, &Error{Op: op, File: path, Msg: fmt.Sprintf("not a regular file but %s", what), Kind: ErrNotExport}
+	case err == errTooLarge && sizeField == "":
+		return nil, &Error{Op: op, File: path, Msg: fmt.Sprintf("%s: larger than the %d bytes the format allows", what, limit), Kind: ErrNotExport}
+	case err == errTooLarge:
+		return nil, &Error{Op: op, File: path, Field: sizeField, Msg: fmt.Sprintf("the file has %s, the manifest records %d", what, limit), Kind: ErrTampered}
+	case err != nil:
+		return nil, &Error{Op: op, File: path, Err: err}
+	case sizeField != "" && int64(len(b)) != limit:
+		return nil, &Error{Op: op, File: path, Field: sizeField, Msg: fmt.Sprintf("the file has %d bytes, the manifest records %d", len(b), limit), Kind: ErrTampered}
+	}
+	return b, nil
+}

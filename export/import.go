@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"path/filepath"
 
 	"github.com/analogloop/analogloop/analogmac"
@@ -46,22 +45,24 @@ func Import(path string) (*models.Network, *Manifest, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return importManifest(path, raw)
+	return importManifest("import", path, raw)
 }
 
-func importManifest(path string, raw []byte) (*models.Network, *Manifest, error) {
+// importManifest is Import of the manifest bytes raw read from path; op
+// names the operation in errors.
+func importManifest(op, path string, raw []byte) (*models.Network, *Manifest, error) {
 	fail := func(file string, err error) (*models.Network, *Manifest, error) {
-		return nil, nil, asError("import", file, ErrTampered, err)
+		return nil, nil, asError(op, file, ErrTampered, err)
 	}
 	m, net, err := parseManifest(raw)
 	if err != nil {
-		return nil, nil, asError("import", path, ErrNotExport, err)
+		return nil, nil, asError(op, path, ErrNotExport, err)
 	}
 	m.path = path
 
 	// The weights: beside the manifest, of the recorded size and SHA-256.
 	npzPath := filepath.Join(filepath.Dir(path), m.Weights.File)
-	npz, err := readRegular("import", npzPath, m.Weights.Bytes, "weights.bytes")
+	npz, err := readRegular(op, npzPath, m.Weights.Bytes, "weights.bytes")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -99,7 +100,7 @@ func importManifest(path string, raw []byte) (*models.Network, *Manifest, error)
 	}
 	outs, err := net.Trace(context.Background(), &analogmac.Ideal{GainPerSend: m.GainPerSend}, vals, nref, nil)
 	if err != nil {
-		return nil, nil, &Error{Op: "import", File: path, Msg: "replaying the reference vectors", Err: err}
+		return nil, nil, &Error{Op: op, File: path, Msg: "replaying the reference vectors", Err: err}
 	}
 	for i, r := range m.References {
 		var got Inference
@@ -120,27 +121,4 @@ func importManifest(path string, raw []byte) (*models.Network, *Manifest, error)
 		return fail(path, err)
 	}
 	return net, m, nil
-}
-
-// readRegular reads the regular file at path, refusing anything else (a
-// directory, a device such as /dev/zero, a FIFO, a socket) and a file
-// larger than limit before reading a byte of it, so that a hostile path
-// costs neither unbounded time nor memory. When sizeField is set, limit is
-// the size a manifest records there and the file must have exactly that
-// size (ErrTampered otherwise); when not, a larger file is ErrNotExport.
-func readRegular(op, path string, limit int64, sizeField string) ([]byte, error) {
-	b, size, err := readBounded(path, limit)
-	switch {
-	case err == errNotRegular:
-		return nil, &Error{Op: op, File: path, Msg: fmt.Sprintf("not a regular file but %s", size), Kind: ErrNotExport}
-	case err == errTooLarge && sizeField == "":
-		return nil, &Error{Op: op, File: path, Msg: fmt.Sprintf("%s: larger than the %d bytes the format allows", size, limit), Kind: ErrNotExport}
-	case err == errTooLarge:
-		return nil, &Error{Op: op, File: path, Field: sizeField, Msg: fmt.Sprintf("the file has %s, the manifest records %d", size, limit), Kind: ErrTampered}
-	case err != nil:
-		return nil, &Error{Op: op, File: path, Err: err}
-	case sizeField != "" && int64(len(b)) != limit:
-		return nil, &Error{Op: op, File: path, Field: sizeField, Msg: fmt.Sprintf("the file has %d bytes, the manifest records %d", len(b), limit), Kind: ErrTampered}
-	}
-	return b, nil
 }

@@ -406,6 +406,12 @@ func TestSignature(t *testing.T) {
 	if _, _, err := ImportSigned(path, other); !errors.Is(err, ErrTampered) {
 		t.Errorf("another key: %v", err)
 	}
+	sig := read(t, dir, "net.json.sig")
+	write(t, dir, "net.json.sig", append(sig, 0))
+	if _, _, err := ImportSigned(path, pub); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "65 bytes") {
+		t.Errorf("a signature of 65 bytes: %v", err)
+	}
+	write(t, dir, "net.json.sig", sig)
 	edit(t, dir, func(m map[string]any) { m["note"] = "edited" })
 	if _, _, err := Import(path); err != nil {
 		t.Errorf("Import of the edited note: %v", err)

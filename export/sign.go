@@ -24,7 +24,7 @@ func Sign(manifestPath string, key ed25519.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := importManifest(manifestPath, raw); err != nil {
+	if _, _, err := importManifest("sign", manifestPath, raw); err != nil {
 		return err
 	}
 	sig := ed25519.Sign(key, raw)
@@ -47,13 +47,17 @@ func ImportSigned(manifestPath string, pub ed25519.PublicKey) (*models.Network, 
 		return nil, nil, err
 	}
 	sigPath := manifestPath + SignatureSuffix
-	sig, err := readRegular("import", sigPath, ed25519.SignatureSize, "")
+	sig, err := readRegular("import", sigPath, 1<<10, "")
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, raw, sig) {
+	if len(sig) != ed25519.SignatureSize {
+		return nil, nil, &Error{Op: "import", File: sigPath, Kind: ErrTampered,
+			Msg: fmt.Sprintf("%d bytes: an ed25519 signature has %d", len(sig), ed25519.SignatureSize)}
+	}
+	if !ed25519.Verify(pub, raw, sig) {
 		return nil, nil, &Error{Op: "import", File: sigPath, Kind: ErrTampered,
 			Msg: "the signature does not verify with the given public key: the manifest changed after it was signed, or another key signed it"}
 	}
-	return importManifest(manifestPath, raw)
+	return importManifest("import", manifestPath, raw)
 }
