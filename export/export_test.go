@@ -8,137 +8,59 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/sbinet/npyio/npz"
-
 	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/datasets"
 	"github.com/analogloop/analogloop/datasets/mnist"
 	"github.com/analogloop/analogloop/datasets/mnist/mnisttest"
 	"github.com/analogloop/analogloop/layers"
 	"github.com/analogloop/analogloop/models"
 )
 
-// synthSet returns n 28x28 images whose content depends on the label (a
-// bar whose position is the label) plus random speckle, so that a random
-// network's predictions vary from image to image.
-func synthSet(n int, seed uint64) *mnist.Set {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	s := &mnist.Set{N: n, Rows: 28, Cols: 28, Images: make([]uint8, n*784), Labels: make([]uint8, n)}
-	for i := range n {
-		l := rng.IntN(10)
-		s.Labels[i] = uint8(l)
-		img := s.Image(i)
-		for j := range img {
-			if rng.IntN(6) == 0 {
-				img[j] = uint8(rng.IntN(256))
-			}
-		}
-		for x := 3; x < 25; x++ {
-			img[(4+2*l)*28+x] = 255
-			img[x*28+4+2*l] = 200
-		}
-	}
-	return s
-}
-
-func newNet(t testing.TB, kind string, seed uint64) *models.Network {
-	t.Helper()
-	net, err := models.New(kind, models.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	net.Init(seed)
-	return net
-}
-
-func testInfo() ExportInfo {
-	return ExportInfo{
-		Dataset:      "mnist",
-		Device:       analogmac.KindChip,
-		Chip:         42,
-		DeviceConfig: analogmac.DefaultChipConfig(),
-		Accuracy:     AccuracyStats{Mean: 0.5, Std: 0.01, Trials: []float64{0.49, 0.51}},
-		Note:         "test export",
-	}
-}
-
-// exportTo exports net as dir/net.{npz,json} and returns the manifest path.
-func exportTo(t testing.TB, dir string, net *models.Network, refs *mnist.Set) (*Manifest, string) {
-	t.Helper()
-	m, err := Export(dir, "net", net, testInfo(), refs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, filepath.Join(dir, "net.json")
-}
-
-// idealLogits runs images through net on an ideal device with its gain.
-func idealLogits(t testing.TB, net *models.Network, set *mnist.Set) []float32 {
-	t.Helper()
-	prev := net.Backend.Device
-	defer net.Use(prev)
-	net.Use(IdealDevice(net))
-	gr, err := net.NewGraph(set.N, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gr.Close()
-	layers.ScaleImages(gr.Input(), set.Images)
-	if err := gr.Run(); err != nil {
-		t.Fatal(err)
-	}
-	return append([]float32(nil), gr.Logits()...)
-}
-
 func TestExportImportRoundTrip(t *testing.T) {
-	for _, kind := range models.Kinds {
-		t.Run(kind, func(t *testing.T) {
-			net := newNet(t, kind, 3)
-			// Export runs on the ideal device and must put the net back.
-			mock := analogmac.NewMock(1)
-			net.Use(mock)
-			refs := synthSet(12, 1)
-			m, path := exportTo(t, t.TempDir(), net, refs)
-			if net.Backend.Device != mock {
-				t.Fatalf("Export left the network on %v, want the mock it was on", net.Backend.Device)
+	for _, c := range netCases(t, 3) {
+		t.Run(c.name, func(t *testing.T) {
+			net := c.net
+			before := slices.Clone(net.Analog()[0].Weights())
+			m, path := exportTo(t, t.TempDir(), net, c.data(12, 1))
+			if !slices.Equal(before, net.Analog()[0].Weights()) {
+				t.Fatal("Export changed the network's float weights")
 			}
 			if len(m.References) != MaxReferences {
 				t.Fatalf("%d references, want %d", len(m.References), MaxReferences)
 			}
-
 			got, gm, err := Import(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if gm.Weights.SHA256 != m.Weights.SHA256 || len(gm.Layers) != len(m.Layers) {
+			m.path, gm.path = "", ""
+			if !reflect.DeepEqual(m, gm) {
 				t.Errorf("imported manifest differs from the exported one")
 			}
-			if _, ok := got.Backend.Device.(*analogmac.Ideal); !ok {
-				t.Errorf("imported network is on %T, want *analogmac.Ideal", got.Backend.Device)
+			if !reflect.DeepEqual(got.Spec, net.Spec) {
+				t.Errorf("imported Spec %+v, want %+v", got.Spec, net.Spec)
 			}
 			wa, wb := net.Analog(), got.Analog()
 			for i := range wa {
-				qa, qb := wa[i].QuantizedWeights(nil), wb[i].QuantizedWeights(nil)
-				if !bytes.Equal(i8bytes(qa), i8bytes(qb)) {
-					t.Errorf("layer %s: imported quantized weights differ", wa[i].Name)
-				}
+				qa := wa[i].QuantizedWeights(nil)
 				for j, v := range wb[i].Weights() {
 					if v != float32(qa[j]) {
 						t.Fatalf("layer %s weight %d: imported %g, want the integer %d", wa[i].Name, j, v, qa[j])
 					}
 				}
 			}
-			inputs := synthSet(40, 9)
+			inputs := c.data(40, 9)
 			la, lb := idealLogits(t, net, inputs), idealLogits(t, got, inputs)
 			classes := map[int]bool{}
 			for i := range la {
@@ -146,8 +68,9 @@ func TestExportImportRoundTrip(t *testing.T) {
 					t.Fatalf("logit %d: original %g, imported %g", i, la[i], lb[i])
 				}
 			}
+			k := net.Classes
 			for i := range inputs.N {
-				classes[argmax(ints(la[i*10:(i+1)*10]))] = true
+				classes[argmax(ints8f(la[i*k:(i+1)*k]))] = true
 			}
 			if len(classes) < 2 {
 				t.Errorf("every input gives the same class: the comparison is too weak")
@@ -156,27 +79,44 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 }
 
+func ints8f(v []float32) []int {
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
 // TestManifestContents checks the fields a reimplementation relies on.
 func TestManifestContents(t *testing.T) {
-	net := newNet(t, models.BSS2MNISTKind, 5)
+	net := build(t, models.BSS2MNIST(), digits(1, 1), 5)
 	dir := t.TempDir()
-	m, path := exportTo(t, dir, net, synthSet(3, 2))
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, path := exportTo(t, dir, net, digits(3, 2))
+	raw := read(t, dir, "net.json")
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"format_version", "created_by", "model", "input", "gain_per_send", "semantics", "layers",
-		"weights", "dataset", "device", "chip_seed", "device_config", "accuracy", "ideal_accuracy", "references"} {
+	for _, k := range []string{"format_version", "created_by", "created", "model", "input", "classes", "gain_per_send", "semantics",
+		"layers", "weights", "dataset", "device", "accuracy", "ideal_accuracy", "ideal_samples", "note", "references"} {
 		if _, ok := doc[k]; !ok {
 			t.Errorf("manifest lacks %q", k)
 		}
 	}
-	if doc["format_version"] != float64(FormatVersion) || doc["created_by"] != "analogloop" || doc["chip_seed"] != float64(42) {
-		t.Errorf("format_version %v created_by %v chip_seed %v", doc["format_version"], doc["created_by"], doc["chip_seed"])
+	if doc["format_version"] != float64(2) || doc["created_by"] != "analogloop" || obj(doc["device"])["chip_seed"] != float64(42) {
+		t.Errorf("format_version %v created_by %v device %v", doc["format_version"], doc["created_by"], doc["device"])
+	}
+	if fmt.Sprint(doc["input"]) != "map[channels:1 height:28 width:28]" || doc["classes"] != float64(10) {
+		t.Errorf("input %v classes %v", doc["input"], doc["classes"])
+	}
+	// One gain: at the top level, none per layer.
+	if doc["gain_per_send"] != analogmac.DefaultGain {
+		t.Errorf("gain_per_send %v", doc["gain_per_send"])
+	}
+	for i, l := range list(doc["layers"]) {
+		if _, ok := obj(l)["gain_per_send"]; ok {
+			t.Errorf("layer %d has its own gain_per_send", i)
+		}
 	}
 	if len(m.References) != 3 {
 		t.Errorf("%d references from a set of 3, want 3", len(m.References))
@@ -189,52 +129,52 @@ func TestManifestContents(t *testing.T) {
 		t.Errorf("layer types %q", got)
 	}
 	conv, d1 := m.Layers[0], m.Layers[3]
-	if fmt.Sprintf("%v %v %v %v %v %v %s %s", conv.InputHWC, conv.Kernel, conv.Stride, *conv.Padding, conv.OutputHW, conv.Shape, conv.Weights, conv.DType) !=
-		"[28 28 1] 10 5 1 [5 5] [100 20] conv.weight int8" {
-		t.Errorf("conv layer %+v", conv)
+	if got := fmt.Sprintf("%v %v %v %v %v %v %v %v %s %s", conv.InputHWC, conv.Kernel, conv.Stride, conv.Padding, conv.OutputHW, conv.OutputShape,
+		conv.In, conv.Shape, conv.Weights, conv.DType); got != "[28 28 1] 10 5 1 [5 5] [25 20] 100 [100 20] conv.weight int8" {
+		t.Errorf("conv layer: %s", got)
 	}
-	if *m.Layers[1].Shift != 1 || m.Layers[2].Out != 500 {
-		t.Errorf("relu shift %d, flatten out %d", *m.Layers[1].Shift, m.Layers[2].Out)
+	if *m.Layers[1].Shift != 1 || fmt.Sprint(m.Layers[2].OutputShape) != "[1 500]" || m.Layers[2].Out != 0 {
+		t.Errorf("relu shift %d, flatten output_shape %v out %d", *m.Layers[1].Shift, m.Layers[2].OutputShape, m.Layers[2].Out)
 	}
 	// dense1: 500 rows in 4 row blocks, placed at physical column 256.
 	var want []analogmac.Tile
 	for r0 := 0; r0 < 500; r0 += 128 {
 		want = append(want, analogmac.Tile{Row0: r0, Row1: min(r0+128, 500), Col0: 0, Col1: 128, PhysRow: 0, PhysCol: 256})
 	}
-	if fmt.Sprint(d1.Tiles) != fmt.Sprint(want) || d1.Placement.Column != 256 {
-		t.Errorf("dense1 tiles %v placement %+v, want %v at column 256", d1.Tiles, d1.Placement, want)
-	}
-	if m.GainPerSend != analogmac.DefaultGain || d1.GainPerSend != analogmac.DefaultGain {
-		t.Errorf("gain %g / %g, want %g", m.GainPerSend, d1.GainPerSend, analogmac.DefaultGain)
+	if fmt.Sprint(d1.Tiles) != fmt.Sprint(want) || d1.Placement.Column != 256 || d1.Sends != net.Analog()[1].Sends {
+		t.Errorf("dense1 tiles %v placement %+v sends %d, want %v at column 256", d1.Tiles, d1.Placement, d1.Sends, want)
 	}
 	r := m.References[1]
-	if len(r.Pixels) != 784 || len(r.Outputs) != 3 || fmt.Sprint(r.Outputs[0].Shape) != "[25 20]" || len(r.Logits) != 10 || r.Predicted != argmax(r.Logits) {
+	if r.Index != 1 || len(r.Values) != 784 || len(r.Outputs) != 3 || fmt.Sprint(r.Outputs[0].Shape) != "[25 20]" || len(r.Logits) != 10 || r.Predicted != argmax(r.Logits) {
 		t.Errorf("reference %+v", r)
+	}
+	if !slices.Equal(r.Values, ints(digits(3, 2).Sample(1))) {
+		t.Errorf("reference 1 does not hold sample 1's values")
 	}
 	// Lists of numbers are kept on one line.
 	if n := bytes.Count(raw, []byte("\n")); n > 400 {
 		t.Errorf("manifest has %d lines: number lists were spread out", n)
 	}
-	npzRaw, err := os.ReadFile(filepath.Join(dir, "net.npz"))
-	if err != nil {
-		t.Fatal(err)
+	npzRaw := read(t, dir, "net.npz")
+	if sum := sha256.Sum256(npzRaw); hex.EncodeToString(sum[:]) != m.Weights.SHA256 || int64(len(npzRaw)) != m.Weights.Bytes || m.Weights.File != "net.npz" {
+		t.Errorf("manifest's weights entry %+v does not match net.npz", m.Weights)
 	}
-	if sum := sha256.Sum256(npzRaw); hex.EncodeToString(sum[:]) != m.Weights.SHA256 || int64(len(npzRaw)) != m.Weights.Bytes {
-		t.Errorf("manifest's sha256/bytes do not match net.npz")
+	if rm, err := ReadManifest(path); err != nil || !reflect.DeepEqual(rm.Layers, m.Layers) {
+		t.Errorf("ReadManifest: %v", err)
 	}
 }
 
-// npyHeaderRE matches the header dict numpy writes and reads.
+// npyHeaderRE matches the header dict npyio writes, which numpy reads.
 var npyHeaderRE = regexp.MustCompile(`^\{'descr': '([^']*)', 'fortran_order': (True|False), 'shape': \((\d+), (\d+)\), \} *\n$`)
 
 // TestNPZIsNumpyFormat reads the npz with archive/zip and by hand, not with
-// the package's reader: each member is a .npy v1.0 file as numpy defines it.
+// the package's reader: a stored (uncompressed) zip with fixed times whose
+// members are .npy files as numpy defines them.
 func TestNPZIsNumpyFormat(t *testing.T) {
-	net := newNet(t, models.BSS2MNISTKind, 4)
+	net := build(t, models.BSS2MNIST(), digits(1, 1), 4)
 	dir := t.TempDir()
-	exportTo(t, dir, net, synthSet(2, 1))
-	path := filepath.Join(dir, "net.npz")
-	zr, err := zip.OpenReader(path)
+	exportTo(t, dir, net, digits(2, 1))
+	zr, err := zip.OpenReader(filepath.Join(dir, "net.npz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +182,9 @@ func TestNPZIsNumpyFormat(t *testing.T) {
 	var names []string
 	for i, f := range zr.File {
 		names = append(names, f.Name)
+		if f.Method != zip.Store || !f.Modified.Equal(npzTime) {
+			t.Errorf("%s: method %d modified %v, want stored at %v", f.Name, f.Method, f.Modified, npzTime)
+		}
 		a := net.Analog()[i]
 		rc, err := f.Open()
 		if err != nil {
@@ -253,48 +196,23 @@ func TestNPZIsNumpyFormat(t *testing.T) {
 		}
 		rc.Close()
 		d := b.Bytes()
-		if string(d[:6]) != "\x93NUMPY" || d[6] != 1 || d[7] != 0 {
-			t.Fatalf("%s: magic/version % x, want \\x93NUMPY 1.0", f.Name, d[:8])
+		if string(d[:6]) != "\x93NUMPY" || d[6] != 2 || d[7] != 0 {
+			t.Fatalf("%s: magic/version % x, want \\x93NUMPY 2.0 (what npyio writes)", f.Name, d[:8])
 		}
-		hlen := int(binary.LittleEndian.Uint16(d[8:10]))
-		if (10+hlen)%64 != 0 {
-			t.Errorf("%s: header of %d bytes is not 64-byte aligned", f.Name, 10+hlen)
-		}
-		sm := npyHeaderRE.FindStringSubmatch(string(d[10 : 10+hlen]))
+		hlen := int(binary.LittleEndian.Uint32(d[8:12]))
+		sm := npyHeaderRE.FindStringSubmatch(string(d[12 : 12+hlen]))
 		if sm == nil {
-			t.Fatalf("%s: header %q", f.Name, d[10:10+hlen])
+			t.Fatalf("%s: header %q", f.Name, d[12:12+hlen])
 		}
 		if sm[1] != "|i1" || sm[2] != "False" || sm[3] != strconv.Itoa(a.In) || sm[4] != strconv.Itoa(a.Out) {
 			t.Errorf("%s: descr %s fortran %s shape (%s, %s), want |i1 False (%d, %d)", f.Name, sm[1], sm[2], sm[3], sm[4], a.In, a.Out)
 		}
-		if !bytes.Equal(d[10+hlen:], i8bytes(a.QuantizedWeights(nil))) {
+		if !bytes.Equal(d[12+hlen:], i8bytes(a.QuantizedWeights(nil))) {
 			t.Errorf("%s: data differ from the quantized weights", f.Name)
 		}
 	}
 	if got := strings.Join(names, " "); got != "conv.weight.npy dense1.weight.npy dense2.weight.npy" {
 		t.Errorf("members %q", got)
-	}
-
-	// A third-party reader agrees.
-	r, err := npz.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	for _, a := range net.Analog() {
-		key := a.Name + ".weight.npy"
-		h := r.Header(key)
-		if h == nil || h.Descr.Type != "|i1" || fmt.Sprint(h.Descr.Shape) != fmt.Sprint([]int{a.In, a.Out}) {
-			t.Errorf("npyio: %s header %v", key, h)
-			continue
-		}
-		var w []int8
-		if err := r.Read(key, &w); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(i8bytes(w), i8bytes(a.QuantizedWeights(nil))) {
-			t.Errorf("npyio: %s values differ", key)
-		}
 	}
 }
 
@@ -302,17 +220,18 @@ func TestNPZIsNumpyFormat(t *testing.T) {
 // bytes; a rewrite replaces the files and leaves no temporary file; a
 // failed write leaves none either.
 func TestExportDeterministicAndAtomic(t *testing.T) {
-	net := newNet(t, models.MLPKind, 2)
+	net := build(t, models.MLP(128), digits(1, 1), 2)
 	dir := t.TempDir()
-	m1, _ := exportTo(t, dir, net, synthSet(4, 1))
-	m2, _ := exportTo(t, dir, net, synthSet(4, 1))
+	m1, _ := exportTo(t, dir, net, digits(4, 1))
+	npz1 := read(t, dir, "net.npz")
+	m2, _ := exportTo(t, t.TempDir(), net, digits(4, 1))
 	if m1.Weights.SHA256 != m2.Weights.SHA256 {
 		t.Errorf("two exports of the same weights differ: %s vs %s", m1.Weights.SHA256, m2.Weights.SHA256)
 	}
 	net.Analog()[0].Weights()[0] += 5
-	m3, path := exportTo(t, dir, net, synthSet(4, 1))
-	if m3.Weights.SHA256 == m1.Weights.SHA256 {
-		t.Errorf("changed weights, same SHA-256")
+	m3, path := exportTo(t, dir, net, digits(4, 1))
+	if m3.Weights.SHA256 == m1.Weights.SHA256 || bytes.Equal(npz1, read(t, dir, "net.npz")) {
+		t.Errorf("changed weights, same npz")
 	}
 	if _, _, err := Import(path); err != nil {
 		t.Errorf("re-export does not import: %v", err)
@@ -327,14 +246,14 @@ func TestExportDeterministicAndAtomic(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(bad, "net.json"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Export(bad, "net", net, testInfo(), synthSet(2, 1)); err == nil {
+	if _, err := Export(bad, "net", net, testInfo(100), digits(2, 1)); err == nil {
 		t.Errorf("Export over a directory succeeded")
 	}
 	if names := dirNames(t, bad); strings.Contains(names, "tmp") {
 		t.Errorf("temporary files left behind: %s", names)
 	}
-	for _, name := range []string{"", "../net", "a/b", ".."} {
-		if _, err := Export(t.TempDir(), name, net, testInfo(), synthSet(2, 1)); err == nil || !strings.Contains(err.Error(), "plain file name") {
+	for _, name := range []string{"", "../net", "a/b", "..", "."} {
+		if _, err := Export(t.TempDir(), name, net, testInfo(100), digits(2, 1)); err == nil || !strings.Contains(err.Error(), "plain file name") {
 			t.Errorf("name %q: error %v, want a refusal", name, err)
 		}
 	}
@@ -353,21 +272,48 @@ func dirNames(t *testing.T, dir string) string {
 	return strings.Join(ns, " ")
 }
 
-// TestExportRefusesUnrebuildable: a network that models.New cannot
-// rebuild, or with a layer the format lacks, is not exported.
+// TestExportRefusesUnrebuildable: a network whose layers no longer match
+// its Spec, with a layer the format lacks, or with Info figures that
+// disagree, is not exported (it would not import).
 func TestExportRefusesUnrebuildable(t *testing.T) {
-	net := newNet(t, models.BSS2MNISTKind, 1)
+	refs := digits(2, 1)
+	net := build(t, models.BSS2MNIST(), refs, 1)
 	net.Analog()[2].Place.Column = 100
-	_, err := Export(t.TempDir(), "net", net, testInfo(), synthSet(2, 1))
-	if err == nil || !strings.Contains(err.Error(), `"placement"`) {
+	_, err := Export(t.TempDir(), "net", net, testInfo(100), refs)
+	if err == nil || !strings.Contains(err.Error(), `"layers[5].placement"`) || !strings.Contains(err.Error(), "changed after models.Build") {
 		t.Errorf("moved layer: error %v, want one naming the placement", err)
 	}
 
-	net = newNet(t, models.MLPKind, 1)
-	net.Layers = append(net.Layers, layers.NewBias("b", 10, net.Backend))
-	_, err = Export(t.TempDir(), "net", net, testInfo(), synthSet(2, 1))
+	net = build(t, models.MLP(128), refs, 1)
+	net.Layers = append(net.Layers, layers.NewBias("b", 10))
+	_, err = Export(t.TempDir(), "net", net, testInfo(100), refs)
 	if err == nil || !strings.Contains(err.Error(), "bias") {
 		t.Errorf("bias layer: error %v, want a refusal naming it", err)
+	}
+
+	net = build(t, models.MLP(128), refs, 1)
+	for _, c := range []struct {
+		name  string
+		edit  func(*Info)
+		field string
+	}{
+		{"mean", func(i *Info) { i.Accuracy.Mean += 0.01 }, "accuracy.mean"},
+		{"std", func(i *Info) { i.Accuracy.Std = 0 }, "accuracy.std"},
+		{"no trials", func(i *Info) { i.Accuracy = AccuracyStats{} }, "accuracy.trials"},
+		{"samples", func(i *Info) { i.IdealSamples = 0 }, "ideal_samples"},
+		{"trials on another set", func(i *Info) { i.IdealSamples = 99 }, "ideal_accuracy"},
+	} {
+		info := testInfo(100)
+		c.edit(&info)
+		_, err := Export(t.TempDir(), "net", net, info, refs)
+		var e *Error
+		if !errors.As(err, &e) || e.Field != c.field {
+			t.Errorf("%s: error %v, want one naming %s", c.name, err, c.field)
+		}
+	}
+	other := yinyangSet(t, 2, 1)
+	if _, err := Export(t.TempDir(), "net", net, testInfo(100), other); err == nil || !strings.Contains(err.Error(), "reference samples") {
+		t.Errorf("references of another geometry: %v", err)
 	}
 }
 
@@ -375,7 +321,7 @@ func TestExportRefusesUnrebuildable(t *testing.T) {
 // block and pulls its second block negative on a white image, so that
 // clamping each block before adding (rather than only the sum) shows.
 func blockClampNet(t testing.TB) *models.Network {
-	net := newNet(t, models.MLPKind, 13)
+	net := build(t, models.MLP(128), digits(1, 1), 13)
 	d1 := net.Analog()[0]
 	w := d1.Weights()
 	for c := range d1.Out {
@@ -393,11 +339,11 @@ func blockClampNet(t testing.TB) *models.Network {
 	return net
 }
 
-// whiteFirst returns synthSet(n, seed) with image 0 all white.
-func whiteFirst(n int, seed uint64) *mnist.Set {
-	s := synthSet(n, seed)
+// whiteFirst returns digits(n, seed) with sample 0 all white.
+func whiteFirst(n int, seed uint64) *datasets.Set {
+	s := digits(n, seed)
 	for i := range 784 {
-		s.Images[i] = 255
+		s.Samples[i] = 255
 	}
 	return s
 }
@@ -425,11 +371,7 @@ func TestBlockClamp(t *testing.T) {
 	if differ == 0 {
 		t.Fatal("no column tells the two clamping rules apart")
 	}
-	weights := map[string][]int8{}
-	for _, a := range net.Analog() {
-		weights[a.Name] = a.QuantizedWeights(nil)
-	}
-	got, err := m.Infer(weights, whiteFirst(1, 1).Image(0))
+	got, err := m.Infer(quantized(net), whiteFirst(1, 1).Sample(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,30 +384,28 @@ func TestBlockClamp(t *testing.T) {
 
 // TestInferMatchesDevice: the manifest-only integer inference (the
 // documented semantics) gives exactly the ideal device's outputs, on
-// ordinary images, saturating ones and blank ones.
+// ordinary samples, saturating ones and blank ones.
 func TestInferMatchesDevice(t *testing.T) {
-	for _, kind := range models.Kinds {
-		net := newNet(t, kind, 11)
-		m, _ := exportTo(t, t.TempDir(), net, synthSet(2, 1))
-		set := synthSet(30, 5)
-		for i := range 784 {
-			set.Images[i] = 255 // saturates
-			set.Images[784+i] = 0
-		}
-		weights := map[string][]int8{}
-		for _, a := range net.Analog() {
-			weights[a.Name] = a.QuantizedWeights(nil)
+	for _, c := range netCases(t, 11) {
+		net := c.net
+		m, _ := exportTo(t, t.TempDir(), net, c.data(2, 1))
+		set := c.data(30, 5)
+		per := set.Values()
+		for i := range per {
+			set.Samples[i] = 255 // saturates
+			set.Samples[per+i] = 0
 		}
 		want := idealLogits(t, net, set)
+		weights := quantized(net)
 		sat := 0
 		for i := range set.N {
-			got, err := m.Infer(weights, set.Image(i))
+			got, err := m.Infer(weights, set.Sample(i))
 			if err != nil {
 				t.Fatal(err)
 			}
 			for j, v := range got.Logits {
-				if float32(v) != want[i*10+j] {
-					t.Fatalf("%s image %d logit %d: Infer %d, device %g", kind, i, j, v, want[i*10+j])
+				if float32(v) != want[i*net.Classes+j] {
+					t.Fatalf("%s sample %d logit %d: Infer %d, device %g", c.name, i, j, v, want[i*net.Classes+j])
 				}
 			}
 			for _, o := range got.Outputs {
@@ -477,7 +417,7 @@ func TestInferMatchesDevice(t *testing.T) {
 			}
 		}
 		if sat == 0 {
-			t.Errorf("%s: no output saturated: the clamps went untested", kind)
+			t.Errorf("%s: no output saturated: the clamps went untested", c.name)
 		}
 	}
 	if argmax([]int{3, 5, 5, 1}) != 1 {
@@ -489,25 +429,15 @@ func TestInferMatchesDevice(t *testing.T) {
 // back when the imported network is evaluated on the same set.
 func TestImportReproducesIdealAccuracy(t *testing.T) {
 	ctx := context.Background()
-	for _, kind := range models.Kinds {
-		t.Run(kind, func(t *testing.T) {
-			set := synthSet(150, 3)
-			net := newNet(t, kind, 8)
-			checkAccuracyRoundTrip(ctx, t, net, set, 0)
+	for _, c := range netCases(t, 8) {
+		t.Run(c.name, func(t *testing.T) {
+			checkAccuracyRoundTrip(ctx, t, c.net, c.data(150, 3))
 		})
 	}
 }
 
-func checkAccuracyRoundTrip(ctx context.Context, t *testing.T, net *models.Network, set *mnist.Set, minAcc float64) {
-	acc, err := IdealAccuracy(ctx, net, set, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if acc < minAcc {
-		t.Fatalf("ideal accuracy %g", acc)
-	}
-	info := testInfo()
-	info.IdealAccuracy, info.IdealSamples = acc, set.N
+func checkAccuracyRoundTrip(ctx context.Context, t *testing.T, net *models.Network, set *datasets.Set) {
+	info := idealInfo(t, net, set)
 	path := filepath.Join(t.TempDir(), "acc.json")
 	if _, err := Export(filepath.Dir(path), "acc", net, info, set); err != nil {
 		t.Fatal(err)
@@ -517,27 +447,60 @@ func checkAccuracyRoundTrip(ctx context.Context, t *testing.T, net *models.Netwo
 		t.Fatal(err)
 	}
 	// Evaluated independently of CheckAccuracy, with another batch size.
-	imp.Use(analogmac.NewIdeal())
-	gr, err := imp.NewGraph(50, false)
+	gr, err := imp.NewGraph(models.GraphOptions{Batch: 50, On: analogmac.NewIdeal()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer gr.Close()
-	got, err := Accuracy(ctx, gr, set)
+	n, err := gr.Correct(ctx, set, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != m.IdealAccuracy {
+	if got := float64(n) / float64(set.N); got != m.IdealAccuracy {
 		t.Errorf("imported network: accuracy %g, manifest records %g", got, m.IdealAccuracy)
 	}
-	if _, err := m.CheckAccuracy(ctx, imp, set, 64); err != nil {
+	if _, err := m.CheckAccuracy(ctx, imp, set); err != nil {
 		t.Errorf("CheckAccuracy: %v", err)
 	}
 	m.IdealAccuracy += 1.0 / float64(set.N)
-	if _, err := m.CheckAccuracy(ctx, imp, set, 64); err == nil || !strings.Contains(err.Error(), "manifest records") {
+	if _, err := m.CheckAccuracy(ctx, imp, set); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), `"ideal_accuracy"`) {
 		t.Errorf("CheckAccuracy with a wrong record: error %v", err)
 	}
-	t.Logf("ideal accuracy %.4f on %d images reproduced", acc, set.N)
+	t.Logf("ideal accuracy %.4f on %d samples reproduced", info.IdealAccuracy, set.N)
+}
+
+// TestCheckAccuracySubset: an export whose accuracies were measured on the
+// first IdealSamples samples checks against a larger test set (it uses
+// those samples) and refuses a smaller one.
+func TestCheckAccuracySubset(t *testing.T) {
+	ctx := context.Background()
+	net := build(t, models.MLP(128), digits(1, 1), 21)
+	test := digits(300, 4)
+	first := test.Head(120)
+	info := idealInfo(t, net, first)
+	full, err := IdealAccuracy(ctx, net, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Round(full*300) == math.Round(info.IdealAccuracy*300) {
+		t.Fatalf("the subset's accuracy (%g) equals the whole set's (%g): the test cannot tell them apart", info.IdealAccuracy, full)
+	}
+	dir := t.TempDir()
+	if _, err := Export(dir, "net", net, info, test); err != nil {
+		t.Fatal(err)
+	}
+	imp, m, err := Import(filepath.Join(dir, "net.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := m.CheckAccuracy(ctx, imp, test)
+	if err != nil || acc != info.IdealAccuracy {
+		t.Errorf("CheckAccuracy on the whole set: %g, %v; want %g", acc, err, info.IdealAccuracy)
+	}
+	var e *Error
+	if _, err := m.CheckAccuracy(ctx, imp, test.Head(100)); !errors.As(err, &e) || e.Field != "ideal_samples" || errors.Is(err, ErrTampered) {
+		t.Errorf("CheckAccuracy on too few samples: %v", err)
+	}
 }
 
 // TestExportRealMNIST exports a network (random weights) evaluated on the
@@ -552,448 +515,66 @@ func TestExportRealMNIST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAccuracyRoundTrip(ctx, t, newNet(t, models.BSS2MNISTKind, 1), data.Test, 0)
+	checkAccuracyRoundTrip(ctx, t, build(t, models.BSS2MNIST(), data.Test, 1), data.Test)
 }
 
-// tamper mutates an export in dir (manifest dir/net.json).
-type tamper func(t *testing.T, dir string)
-
-func TestImportRefuses(t *testing.T) {
-	net := newNet(t, models.BSS2MNISTKind, 6)
-	src := t.TempDir()
-	exportTo(t, src, net, synthSet(8, 4))
-	members := func() []npyMember {
-		var ms []npyMember
-		for _, a := range net.Analog() {
-			ms = append(ms, npyMember{key: a.Name + ".weight", rows: a.In, cols: a.Out, data: a.QuantizedWeights(nil)})
-		}
-		return ms
-	}
-	cases := []struct {
-		name string
-		do   tamper
-		want []string // every one must appear in the error; nil: must import
-	}{
-		{"untouched", func(*testing.T, string) {}, nil},
-		{"npz rewritten identically", func(t *testing.T, d string) { writeNPZ(t, d, members()) }, nil},
-		{"missing manifest", func(t *testing.T, d string) { rm(t, d, "net.json") }, []string{"net.json", "no such file"}},
-		{"missing npz", func(t *testing.T, d string) { rm(t, d, "net.npz") }, []string{"net.npz", "no such file"}},
-		{"npz tampered", func(t *testing.T, d string) {
-			b := read(t, d, "net.npz")
-			b[200] ^= 1
-			write(t, d, "net.npz", b)
-		}, []string{"net.npz", "SHA-256", "changed or corrupted"}},
-		{"byte flipped in array data, sha updated", func(t *testing.T, d string) {
-			b := read(t, d, "net.npz")
-			i := bytes.Index(b, []byte("\x93NUMPY"))
-			b[i+128+37] ^= 0x01 // inside conv.weight's data (its header is 128 bytes)
-			write(t, d, "net.npz", b)
-			setSHA(t, d)
-		}, []string{"net.npz", "conv.weight.npy", "corrupted", "checksum"}},
-		{"zip directory damaged, sha updated", func(t *testing.T, d string) {
-			b := read(t, d, "net.npz")
-			write(t, d, "net.npz", b[:len(b)-10])
-			setSHA(t, d)
-		}, []string{"net.npz", "not a valid npz"}},
-		{"not json", func(t *testing.T, d string) { write(t, d, "net.json", []byte("{\"format_version\": 1,")) }, []string{"net.json", "not a manifest"}},
-		{"unknown format version", func(t *testing.T, d string) { edit(t, d, func(m map[string]any) { m["format_version"] = 2 }) },
-			[]string{"net.json", "format_version 2", "only version 1"}},
-		{"no format version", func(t *testing.T, d string) { edit(t, d, func(m map[string]any) { delete(m, "format_version") }) },
-			[]string{"no format_version"}},
-		{"unknown field", func(t *testing.T, d string) { edit(t, d, func(m map[string]any) { m["bias"] = []int{1} }) },
-			[]string{"net.json", "unknown field", "bias"}},
-		{"semantics changed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { m["semantics"].(map[string]any)["block_rows"] = 64 })
-		}, []string{"net.json", "semantics"}},
-		{"input rule changed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { m["input"].(map[string]any)["divisor"] = 4 })
-		}, []string{"net.json", "input rule", "divisor 4"}},
-		{"weights path escapes", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { m["weights"].(map[string]any)["file"] = "../net.npz" })
-		}, []string{"net.json", "base name"}},
-		{"wrong shape", func(t *testing.T, d string) {
-			ms := members()
-			ms[2].rows, ms[2].cols = ms[2].cols, ms[2].rows
-			writeNPZ(t, d, ms)
-		}, []string{"net.npz", "dense2.weight", "shape (10,128)", "want (128,10)"}},
-		{"weight out of range", func(t *testing.T, d string) {
-			ms := members()
-			ms[1].data[5*128+7] = 64
-			writeNPZ(t, d, ms)
-		}, []string{"net.npz", "dense1.weight", "[5][7] = 64", "-63..63"}},
-		{"weight -64", func(t *testing.T, d string) {
-			ms := members()
-			ms[0].data[0] = -64
-			writeNPZ(t, d, ms)
-		}, []string{"conv.weight", "= -64"}},
-		{"missing array", func(t *testing.T, d string) { writeNPZ(t, d, members()[:2]) }, []string{"net.npz", "dense2.weight", "missing"}},
-		{"extra array", func(t *testing.T, d string) {
-			writeNPZ(t, d, append(members(), npyMember{key: "extra", rows: 1, cols: 1, data: []int8{0}}))
-		}, []string{"net.npz", "extra.npy"}},
-		{"wrong dtype", func(t *testing.T, d string) {
-			writeRawNPZ(t, d, members(), "dense2.weight", func(h []byte) []byte { return bytes.Replace(h, []byte("|i1"), []byte("<i2"), 1) })
-		}, []string{"dense2.weight", `dtype "<i2"`}},
-		{"fortran order", func(t *testing.T, d string) {
-			writeRawNPZ(t, d, members(), "conv.weight", func(h []byte) []byte { return bytes.Replace(h, []byte("False"), []byte("True "), 1) })
-		}, []string{"conv.weight", "fortran_order True"}},
-		{"not npy", func(t *testing.T, d string) {
-			writeRawNPZ(t, d, members(), "conv.weight", func(h []byte) []byte { return append([]byte("PK"), h[2:]...) })
-		}, []string{"conv.weight", "magic"}},
-		{"layer sends changed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { layer(m, 3)["sends"] = 9 })
-		}, []string{"net.json", "layer 3 (dense dense1)", `"sends" is 9`}},
-		{"layer kernel changed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { layer(m, 0)["kernel"] = 9 })
-		}, []string{"layer 0 (conv2d conv)", `"kernel"`}},
-		{"layer removed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { m["layers"] = m["layers"].([]any)[:5] })
-		}, []string{"layer list", "5 layers in the manifest", "has 6"}},
-		{"tiles changed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { layer(m, 3)["tiles"].([]any)[0].(map[string]any)["phys_col"] = 0 })
-		}, []string{"dense1", `"tiles"`}},
-		{"shift changed in config", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { m["model"].(map[string]any)["config"].(map[string]any)["shift"] = 2 })
-		}, []string{"layer 1 (converting_relu", `"shift"`}},
-		{"sends changed in layers and config", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) {
-				layer(m, 5)["sends"] = 1
-				m["model"].(map[string]any)["config"].(map[string]any)["sends"].([]any)[2] = 1
-			})
-		}, []string{"reference", "do not reproduce", "dense2"}},
-		{"gain changed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) {
-				m["gain_per_send"] = 0.003
-				for _, i := range []int{0, 3, 5} {
-					layer(m, i)["gain_per_send"] = 0.003
-				}
-			})
-		}, []string{"reference", "do not reproduce"}},
-		{"unknown model", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { m["model"].(map[string]any)["kind"] = "resnet" })
-		},
-			[]string{"unknown model", "resnet"}},
-		{"reference output changed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { bump(ref(m, 2)["outputs"].([]any)[1].(map[string]any)["values"].([]any), 5) })
-		}, []string{"net.json", "reference 2", "layer dense1 output [0][5]"}},
-		{"reference logit changed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { bump(ref(m, 4)["logits"].([]any), 3) })
-		}, []string{"reference 4", "logit [3]"}},
-		{"reference class changed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { r := ref(m, 1); r["predicted"] = (asInt(r["predicted"]) + 1) % 10 })
-		}, []string{"reference 1", "predicted class"}},
-		{"reference pixels changed", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) {
-				px := ref(m, 0)["pixels"].([]any)
-				for i := range px {
-					px[i] = 0
-				}
-			})
-		}, []string{"reference 0", "do not reproduce"}},
-		{"reference pixel out of range", func(t *testing.T, d string) {
-			edit(t, d, func(m map[string]any) { ref(m, 0)["pixels"].([]any)[3] = 256 })
-		}, []string{"reference 0", "pixel 3 = 256"}},
-		{"no references", func(t *testing.T, d string) { edit(t, d, func(m map[string]any) { m["references"] = []any{} }) },
-			[]string{"no reference vectors"}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			for _, f := range []string{"net.json", "net.npz"} {
-				write(t, dir, f, read(t, src, f))
-			}
-			c.do(t, dir)
-			_, _, err := Import(filepath.Join(dir, "net.json"))
-			if c.want == nil {
-				if err != nil {
-					t.Fatalf("Import: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Import accepted it")
-			}
-			for _, w := range c.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-		})
-	}
-}
-
-func read(t *testing.T, dir, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func write(t *testing.T, dir, name string, b []byte) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func rm(t *testing.T, dir, name string) {
-	t.Helper()
-	if err := os.Remove(filepath.Join(dir, name)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// edit rewrites the manifest through a generic map (numbers kept exact).
-func edit(t *testing.T, dir string, f func(map[string]any)) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(read(t, dir, "net.json")))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	f(m)
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, dir, "net.json", b)
-}
-
-func layer(m map[string]any, i int) map[string]any { return m["layers"].([]any)[i].(map[string]any) }
-func ref(m map[string]any, i int) map[string]any   { return m["references"].([]any)[i].(map[string]any) }
-
-func asInt(v any) int {
-	n, err := strconv.Atoi(fmt.Sprint(v))
-	if err != nil {
-		panic(err)
-	}
-	return n
-}
-
-// bump changes list[i] by one, staying inside int8.
-func bump(list []any, i int) {
-	v := asInt(list[i])
-	if v < 127 {
-		list[i] = v + 1
-	} else {
-		list[i] = v - 1
-	}
-}
-
-// setSHA records the npz's current SHA-256 and size in the manifest, as a
-// forger would.
-func setSHA(t *testing.T, dir string) {
-	t.Helper()
-	b := read(t, dir, "net.npz")
-	sum := sha256.Sum256(b)
-	edit(t, dir, func(m map[string]any) {
-		w := m["weights"].(map[string]any)
-		w["sha256"] = hex.EncodeToString(sum[:])
-		w["bytes"] = len(b)
-	})
-}
-
-// writeNPZ replaces the npz by the given members and updates the manifest.
-func writeNPZ(t *testing.T, dir string, ms []npyMember) {
-	t.Helper()
-	b, err := encodeNPZ(ms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, dir, "net.npz", b)
-	setSHA(t, dir)
-}
-
-// writeRawNPZ writes the members with the .npy bytes of key passed through
-// f, then updates the manifest.
-func writeRawNPZ(t *testing.T, dir string, ms []npyMember, key string, f func([]byte) []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, m := range ms {
-		b := append(npyInt8Header(m.rows, m.cols), i8bytes(m.data)...)
-		if m.key == key {
-			b = f(b)
-		}
-		w, err := zw.Create(m.key + ".npy")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	write(t, dir, "net.npz", buf.Bytes())
-	setSHA(t, dir)
-}
-
-func i8bytes(v []int8) []byte {
-	b := make([]byte, len(v))
-	for i, x := range v {
-		b[i] = byte(x)
-	}
-	return b
-}
-
-// TestParseNPYHeaders covers header forms numpy itself may write.
-func TestParseNPYHeaders(t *testing.T) {
-	data := []byte{1, 2, 3, 4, 5, 0xff}
-	v2 := func(dict string) []byte {
-		b := append([]byte("\x93NUMPY\x02\x00"), binary.LittleEndian.AppendUint32(nil, uint32(len(dict)))...)
-		return append(append(b, dict...), data...)
-	}
-	ok := []string{
-		"{'descr': '|i1', 'fortran_order': False, 'shape': (2, 3), }\n",
-		"{\"shape\": (2,3), \"descr\": \"<i1\", \"fortran_order\": False}   \n",
-	}
-	for _, d := range ok {
-		w, err := parseInt8NPY(v2(d), 2, 3)
-		if err != nil || fmt.Sprint(w) != "[1 2 3 4 5 -1]" {
-			t.Errorf("%q: %v %v", d, w, err)
-		}
-	}
-	bad := map[string]string{
-		"{'descr': '|i1', 'fortran_order': False, 'shape': (6,), }":             "shape (6)",
-		"{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }":           `dtype "|u1"`,
-		"{'descr': '|i1', 'shape': (2, 3), }":                                   "fortran_order",
-		"{'descr': '|i1', 'fortran_order': False, 'shape': (2, x), }":           "not an integer",
-		"{'descr': '|i1', 'fortran_order': False, 'shape': (2, 3), 'extra': 1}": "4 keys",
-		"['descr']": "not a dict",
-	}
-	for d, want := range bad {
-		if _, err := parseInt8NPY(v2(d), 2, 3); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: error %v, want %q", d, err, want)
-		}
-	}
-	if _, err := parseInt8NPY(v2(ok[0])[:20], 2, 3); err == nil || !strings.Contains(err.Error(), "truncated") {
-		t.Errorf("truncated header: %v", err)
-	}
-	short := append(npyInt8Header(2, 3), data[:5]...)
-	if _, err := parseInt8NPY(short, 2, 3); err == nil || !strings.Contains(err.Error(), "5 data bytes") {
-		t.Errorf("short data: %v", err)
-	}
-}
-
-// pythonWithNumpy returns a Python interpreter that can import numpy
-// ($PYTHON, python3 on the PATH, then /usr/bin/python3, where Debian's
-// python3-numpy goes), or skips the test.
-func pythonWithNumpy(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{os.Getenv("PYTHON"), "python3", "/usr/bin/python3"} {
-		if py != "" && exec.Command(py, "-c", "import numpy").Run() == nil {
-			return py
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true but no python3 with numpy: .ci/run installs python3-numpy")
-	}
-	t.Skip("no python3 with numpy (Debian: apt-get install python3-numpy; or set $PYTHON)")
-	return ""
-}
-
-// TestNumpyLoadsExport: numpy itself reads the npz as int8 (in, out)
-// arrays with the exported values.
-func TestNumpyLoadsExport(t *testing.T) {
-	py := pythonWithNumpy(t)
-	net := newNet(t, models.BSS2MNISTKind, 4)
+// TestPerLayerShifts: two converting_relu layers with different shifts
+// keep them through an export, and the shift of each is what the
+// references depend on.
+func TestPerLayerShifts(t *testing.T) {
+	refs := digits(8, 3)
+	net := build(t, twoShifts(), refs, 5)
 	dir := t.TempDir()
-	exportTo(t, dir, net, synthSet(2, 1))
-	script := `
-import sys, numpy as np
-z = np.load(sys.argv[1])
-for k in sorted(z.files):
-    a = z[k]
-    print(k, a.dtype.str, a.shape, int(a.astype(np.int64).sum()), int(a[0, -1]))
-`
-	out, err := exec.Command(py, "-c", script, filepath.Join(dir, "net.npz")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("numpy: %v\n%s", err, out)
-	}
-	var want []string
-	for _, a := range net.Analog() {
-		q := a.QuantizedWeights(nil)
-		s := 0
-		for _, v := range q {
-			s += int(v)
+	m, path := exportTo(t, dir, net, refs)
+	var shifts []int
+	for _, l := range m.Layers {
+		if l.Shift != nil {
+			shifts = append(shifts, *l.Shift)
 		}
-		want = append(want, fmt.Sprintf("%s.weight |i1 (%d, %d) %d %d", a.Name, a.In, a.Out, s, q[a.Out-1]))
 	}
-	if got := strings.TrimSpace(string(out)); got != strings.Join(want, "\n") {
-		t.Errorf("numpy read\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	if fmt.Sprint(shifts) != "[1 2]" {
+		t.Fatalf("manifest shifts %v, want [1 2]", shifts)
+	}
+	imp, _, err := Import(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shifts = nil
+	for _, l := range imp.Layers {
+		if r, ok := l.(*layers.ConvertingReLU); ok {
+			shifts = append(shifts, r.Shift)
+		}
+	}
+	if fmt.Sprint(shifts) != "[1 2]" {
+		t.Fatalf("imported shifts %v, want [1 2]", shifts)
+	}
+	// Giving the second activation the first one's shift changes the
+	// outputs the references record.
+	edit(t, dir, func(m map[string]any) { layer(m, 3)["shift"] = 1 })
+	if _, _, err := Import(path); !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "do not reproduce") {
+		t.Errorf("shift 2 -> 1: %v", err)
 	}
 }
 
-// TestDocsNumpySnippet runs the numpy code of docs/inference.md on fresh
-// exports: it must reproduce every reference vector and the recorded
-// ideal accuracy, and must notice a changed reference.
-func TestDocsNumpySnippet(t *testing.T) {
-	py := pythonWithNumpy(t)
-	doc, err := os.ReadFile(filepath.Join("..", "docs", "inference.md"))
+// TestNonImageExport: the Yin-Yang network (1x4 samples, 3 classes)
+// exports, imports and reproduces its accuracy.
+func TestNonImageExport(t *testing.T) {
+	ctx := context.Background()
+	test := yinyangSet(t, 400, 41)
+	net := build(t, models.YinYang(), test, 2)
+	dir := t.TempDir()
+	m, err := Export(dir, "yy", net, idealInfo(t, net, test), test)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)```python\n(.*?)```").FindSubmatch(doc)
-	if m == nil {
-		t.Fatal("docs/inference.md has no python block")
+	if fmt.Sprint(m.Input) != "{1 4 1}" || m.Classes != 3 || len(m.References[0].Values) != 4 || m.Model.Name != models.YinYangName {
+		t.Errorf("input %v classes %d reference values %v model %q", m.Input, m.Classes, m.References[0].Values, m.Model.Name)
 	}
-	script := filepath.Join(t.TempDir(), "infer.py")
-	if err := os.WriteFile(script, m[1], 0o644); err != nil {
+	imp, im, err := Import(filepath.Join(dir, "yy.json"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	nets := map[string]*models.Network{"block-clamp": blockClampNet(t)}
-	for _, kind := range models.Kinds {
-		nets[kind] = newNet(t, kind, 12)
-	}
-	// accuracy.py evaluates a set with the snippet's infer().
-	accScript := filepath.Join(filepath.Dir(script), "accuracy.py")
-	if err := os.WriteFile(accScript, []byte(`
-import importlib.util, sys
-import numpy as np
-spec = importlib.util.spec_from_file_location("infer", sys.argv[1])
-mod = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mod)
-m, weights = mod.load(sys.argv[2])
-images = np.fromfile(sys.argv[3], dtype=np.uint8).reshape(-1, 784)
-labels = np.fromfile(sys.argv[4], dtype=np.uint8)
-correct = sum(mod.infer(m, weights, img)[2] == int(l) for img, l in zip(images, labels))
-print("correct", correct, "of", len(labels))
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	set := synthSet(120, 21)
-	write(t, filepath.Dir(script), "images.u8", set.Images)
-	write(t, filepath.Dir(script), "labels.u8", set.Labels)
-	for kind, net := range nets {
-		dir := t.TempDir()
-		acc, err := IdealAccuracy(context.Background(), net, set, 60)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info := testInfo()
-		info.IdealAccuracy, info.IdealSamples = acc, set.N
-		if _, err := Export(dir, "net", net, info, whiteFirst(8, 6)); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "net.json")
-		out, err := exec.Command(py, accScript, script, path, filepath.Join(filepath.Dir(script), "images.u8"),
-			filepath.Join(filepath.Dir(script), "labels.u8")).CombinedOutput()
-		if want := fmt.Sprintf("correct %d of %d", int(math.Round(acc*float64(set.N))), set.N); err != nil || strings.TrimSpace(string(out)) != want {
-			t.Errorf("%s: numpy accuracy: %v %q, want %q (ideal_accuracy)", kind, err, out, want)
-		}
-		t.Logf("%s: numpy %s", kind, bytes.TrimSpace(out))
-		out, err = exec.Command(py, script, path).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "all 8 reference vectors reproduced") {
-			t.Errorf("%s: docs snippet: %v\n%s", kind, err, out)
-		}
-		edit(t, dir, func(m map[string]any) { bump(ref(m, 3)["logits"].([]any), 2) })
-		out, err = exec.Command(py, script, path).CombinedOutput()
-		if err == nil || !strings.Contains(string(out), "reference 3") {
-			t.Errorf("%s: docs snippet accepted a changed logit: %v\n%s", kind, err, out)
-		}
+	if _, err := im.CheckAccuracy(ctx, imp, test); err != nil {
+		t.Error(err)
 	}
 }
