@@ -82,7 +82,7 @@ func kind(m os.FileMode) string {
 	case m.IsDir():
 		return "a directory"
 	case m&os.ModeNamedPipe != 0:
-		return "a named pipe"
+		return "a named pipe (FIFO)"
 	case m&os.ModeCharDevice != 0:
 		return "a character device"
 	case m&os.ModeDevice != 0:
