@@ -33,7 +33,9 @@ func Build(s Spec, in Input, classes int) (*Network, error) {
 	if !(r.LogitScale > 0) || math.IsInf(r.LogitScale, 0) {
 		return nil, netErr("logit_scale", "%g: want a finite value > 0", r.LogitScale)
 	}
-	if in.Height < 1 || in.Width < 1 || in.Channels < 1 || in.Values() > MaxActivations {
+	// Each size on its own first: their product could overflow.
+	if in.Height < 1 || in.Width < 1 || in.Channels < 1 || in.Height > MaxActivations || in.Width > MaxActivations ||
+		in.Channels > MaxActivations || in.Values() > MaxActivations {
 		return nil, netErr("input", "samples of %dx%dx%d: want positive sizes and at most %d values", in.Height, in.Width, in.Channels, MaxActivations)
 	}
 	if r.Input != nil && *r.Input != in {

@@ -183,3 +183,12 @@ func TestDocsExampleBuilds(t *testing.T) {
 		t.Errorf("built %+v", net.Spec)
 	}
 }
+
+// TestBuildRefusesOverflowingInput: sizes whose product overflows an int
+// are refused, not wrapped round to something small.
+func TestBuildRefusesOverflowingInput(t *testing.T) {
+	huge := Input{Height: 1 << 31, Width: 1 << 31, Channels: 4} // product wraps to 0
+	if _, err := Build(MLP(8), huge, 3); !errors.Is(err, ErrInvalidSpec) {
+		t.Fatalf("got %v, want a refusal", err)
+	}
+}
