@@ -65,8 +65,13 @@ func DefaultConfigFor(dataset string) Config {
 	c.Dataset = dataset
 	if dataset == "yinyang" {
 		c.Model = models.YinYang()
+		// Chosen on the validation split (seed 41), never the test split:
+		// docs/yinyang.md lists the runs. The float phase is near the 5-bit
+		// inputs' ceiling by 100 epochs; lr 1.0 (hxtorch's Yin-Yang tutorial
+		// value) lost less on the chip than 0.3; in-the-loop retraining
+		// recovers within a few epochs.
 		c.Epochs, c.HILEpochs, c.Batch = 100, 20, 50
-		c.LR, c.HILLR, c.LRDecay, c.Augment = 0.3, 0.03, 0.97, 0
+		c.LR, c.HILLR, c.LRDecay, c.Augment = 1.0, 0.03, 0.97, 0
 	}
 	return c
 }
