@@ -4,7 +4,7 @@
 // Yin-Yang dataset when it sees only 5-bit inputs: the points of each of
 // the 32 x 32 input cells get the cell's most frequent label.
 //
-//	go run results/yinyang/ceiling.go
+//	go run examples/yinyang/ceiling.go
 package main
 
 import (

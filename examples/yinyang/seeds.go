@@ -7,7 +7,7 @@
 // hyper-parameters. It writes one CSV row per run to stdout and each
 // column's mean and std over the seeds to stderr.
 //
-//	go run results/yinyang/seeds.go > results/yinyang/seeds.csv
+//	go run examples/yinyang/seeds.go > results/yinyang/seeds.csv
 package main
 
 import (
@@ -31,7 +31,7 @@ func main() {
 	data, err := yinyang.Load(yinyang.Options{})
 	check(err)
 	specs := []models.Spec{models.YinYang()}
-	for _, f := range []string{"results/yinyang/models/hidden30.json", "results/yinyang/models/shallow.json"} {
+	for _, f := range []string{"examples/yinyang/models/hidden30.json", "examples/yinyang/models/shallow.json"} {
 		s, err := models.ReadSpec(f)
 		check(err)
 		specs = append(specs, s)

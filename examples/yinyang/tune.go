@@ -7,7 +7,7 @@
 // placeholder defaults the tuning started from (lr 0.3, logit scale 0.25,
 // derived sends); docs/yinyang.md lists the runs.
 //
-//	go run results/yinyang/tune.go -lr 1 -logit 0.1 -seeds 1,2,3,4,5,6,7,8
+//	go run examples/yinyang/tune.go -lr 1 -logit 0.1 -seeds 1,2,3,4,5,6,7,8
 package main
 
 import (
