@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,5 +199,104 @@ func TestContract(t *testing.T) {
 	}
 	if _, err := d.Program(ctx, m); !errors.Is(err, analogmac.ErrClosed) {
 		t.Errorf("Program on a closed device: %v", err)
+	}
+}
+
+// TestServerRestart: a server that dies and comes back on the same
+// address loses every session and program; the client waits for it, opens
+// a new session, programs its last weights again (updates included) and
+// repeats the run with the same key: the outputs are those of an
+// undisturbed device.
+func TestServerRestart(t *testing.T) {
+	ctx := context.Background()
+	local := device(t, "chip", 2)
+	a := chipservertest.Start(t, "", chipserver.Config{Device: device(t, "chip", 2)})
+	d := dial(t, remote.Options{Addr: a.Addr})
+	r := rand.New(rand.NewPCG(1, 2))
+	m := randMatrix(r, 200, 30, 4, analogmac.Placement{})
+	lp, _ := local.Program(ctx, m)
+	rp, err := d.Program(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		x := randInputs(r, 5*200)
+		key := r.Uint64()
+		want, got := make([]int8, 5*30), make([]int8, 5*30)
+		if err := lp.Run(ctx, want, x, 5, key); err != nil {
+			t.Fatal(err)
+		}
+		if err := rp.Run(ctx, got, x, 5, key); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: outputs differ from the local device's", what)
+		}
+	}
+	check("before")
+	m.Weights[7] = -m.Weights[7] + 1
+	lp.(analogmac.Updater).Update(ctx, m.Weights)
+	if err := rp.(analogmac.Updater).Update(ctx, m.Weights); err != nil {
+		t.Fatal(err)
+	}
+	a.Stop()
+	// Down for a while, then back on the same port.
+	done := make(chan struct{})
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		chipservertest.Start(t, a.Addr, chipserver.Config{Device: device(t, "chip", 2)})
+		close(done)
+	}()
+	check("across the restart")
+	<-done
+	check("after")
+	st := d.Stats()
+	if st.Reprograms != 1 || st.Sessions != 2 || st.Retries == 0 {
+		t.Errorf("stats %+v: want one reprogramming in a second session after retries", st)
+	}
+}
+
+// TestServerGoneForGood: when the server does not come back, a call gives
+// up after the bounded wait with ErrUnavailable, saying why.
+func TestServerGoneForGood(t *testing.T) {
+	ctx := context.Background()
+	a := chipservertest.Start(t, "", chipserver.Config{Device: device(t, "ideal", 0)})
+	d := dial(t, remote.Options{Addr: a.Addr, Wait: 700 * time.Millisecond})
+	p, err := d.Program(ctx, analogmac.Matrix{Rows: 1, Cols: 1, Weights: []int8{3}, Sends: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Stop()
+	start := time.Now()
+	err = p.Run(ctx, make([]int8, 1), []uint8{1}, 1, 0)
+	el := time.Since(start)
+	if !errors.Is(err, analogmac.ErrUnavailable) || !strings.Contains(err.Error(), "no answer for 700ms") {
+		t.Errorf("got %v, want ErrUnavailable after the wait", err)
+	}
+	if el < 700*time.Millisecond || el > 5*time.Second {
+		t.Errorf("gave up after %v, want about 700ms", el)
+	}
+	// Dialling a server that is not there fails the same way.
+	if _, err := remote.Dial(ctx, remote.Options{Addr: a.Addr, Wait: 300 * time.Millisecond, Logger: quiet}); !errors.Is(err, analogmac.ErrUnavailable) {
+		t.Errorf("Dial to nothing: %v", err)
+	}
+}
+
+// TestOtherDeviceAfterRestart: a server restarted with another chip is not
+// silently used: the run fails with ErrUnavailable naming both.
+func TestOtherDeviceAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	a := chipservertest.Start(t, "", chipserver.Config{Device: device(t, "chip", 1)})
+	d := dial(t, remote.Options{Addr: a.Addr, Wait: 5 * time.Second})
+	p, err := d.Program(ctx, analogmac.Matrix{Rows: 1, Cols: 1, Weights: []int8{3}, Sends: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Stop()
+	chipservertest.Start(t, a.Addr, chipserver.Config{Device: device(t, "chip", 2)})
+	err = p.Run(ctx, make([]int8, 1), []uint8{1}, 1, 0)
+	if !errors.Is(err, analogmac.ErrUnavailable) || !strings.Contains(err.Error(), "now serves chip 2") {
+		t.Errorf("got %v", err)
 	}
 }

@@ -94,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case *out == "":
 		return errors.New("-out: empty directory name")
 	}
-	d, err := dev.Open()
+	d, err := dev.Open(context.Background(), nil)
 	if err != nil {
 		return err
 	}
