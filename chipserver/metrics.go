@@ -14,6 +14,7 @@ type metrics struct {
 	errors     *prometheus.CounterVec   // method, code (code != OK)
 	latency    *prometheus.HistogramVec // method
 	queue      prometheus.Gauge
+	inflight   prometheus.Gauge
 	sessions   prometheus.Gauge
 	macs       prometheus.Counter
 	sessReqs   *prometheus.CounterVec // session, client
@@ -36,6 +37,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		queue: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chipd_queue_depth", Help: "Device requests waiting for a worker.",
 		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chipd_calls_in_progress", Help: "Calls being answered, queued ones included.",
+		}),
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chipd_sessions", Help: "Open sessions.",
 		}),
@@ -55,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.errors, m.latency, m.queue, m.sessions, m.macs, m.sessReqs, m.sessMACs, m.sessImages} {
+	for _, c := range []prometheus.Collector{m.requests, m.errors, m.latency, m.queue, m.inflight, m.sessions, m.macs, m.sessReqs, m.sessMACs, m.sessImages} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -88,6 +88,8 @@ type Server struct {
 	health   *health.Server
 	m        *metrics
 	draining atomic.Bool
+	runs     atomic.Int64 // runs answered, all sessions
+	updates  atomic.Int64 // updates applied, all sessions
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -227,6 +229,10 @@ func (s *Server) Close() {
 	})
 }
 
+// Counts reports the runs answered and updates applied so far, over all
+// sessions.
+func (s *Server) Counts() (runs, updates int64) { return s.runs.Load(), s.updates.Load() }
+
 // QueueDepth is the number of device calls waiting.
 func (s *Server) QueueDepth() int { return s.sched.Depth() }
 
@@ -260,7 +266,9 @@ func (s *Server) unaryIntercept(ctx context.Context, req any, info *grpc.UnarySe
 	case s.draining.Load() && strings.HasPrefix(info.FullMethod, "/"+Protocol+"."):
 		err = status.Error(codes.Unavailable, "the server is draining: try again later")
 	default:
+		s.m.inflight.Inc()
 		resp, err = handler(ctx, req)
+		s.m.inflight.Dec()
 	}
 	code := status.Code(err)
 	s.m.requests.WithLabelValues(method, code.String()).Inc()
@@ -364,7 +372,7 @@ func (s *Server) closeSession(ss *session, reason string) {
 	s.m.forget(ss.name, ss.client)
 	ss.log.Info("session closed", "reason", reason, "calls", ss.calls.Load(), "programs", ss.programs.Load(), "updates", ss.updates.Load(),
 		"runs", ss.runs.Load(), "images", ss.vectors.Load(), "macs", ss.macs.Load(), "errors", ss.errs.Load(),
-		"seconds", time.Since(ss.opened).Round(time.Millisecond).Seconds())
+		"duration", time.Since(ss.opened).Round(time.Millisecond).String())
 }
 
 // size is the number of weights p holds (its shape never changes).
@@ -586,6 +594,7 @@ func (s *Server) Update(ctx context.Context, req *chipv1.UpdateRequest) (_ *chip
 		return nil, toStatus(err)
 	}
 	ss.updates.Add(1)
+	s.updates.Add(1)
 	return &chipv1.UpdateResponse{}, nil
 }
 
@@ -627,6 +636,7 @@ func (s *Server) Run(ctx context.Context, req *chipv1.RunRequest) (_ *chipv1.Run
 		return nil, toStatus(err)
 	}
 	ss.runs.Add(1)
+	s.runs.Add(1)
 	ss.vectors.Add(int64(req.Batch))
 	ss.macs.Add(macs)
 	s.m.macs.Add(float64(macs))
