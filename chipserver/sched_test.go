@@ -21,10 +21,9 @@ func TestSchedulerSharesByCost(t *testing.T) {
 	gate := make(chan struct{})
 	ctx := context.Background()
 	// Hold the worker so that both backlogs are queued before any runs.
-	go s.Do(ctx, "gate", 0, func() { <-gate })
-	for s.Depth() != 0 {
-		time.Sleep(time.Millisecond)
-	}
+	held := make(chan struct{})
+	go s.Do(ctx, "gate", 0, func() { close(held); <-gate })
+	<-held
 	var wg sync.WaitGroup
 	submit := func(owner string, cost float64, n int) {
 		for range n {
@@ -68,9 +67,9 @@ func TestSchedulerSharesByCost(t *testing.T) {
 // the rest.
 func TestSchedulerCancelAndStop(t *testing.T) {
 	s := newScheduler(1, 3, 2, nil)
-	gate := make(chan struct{})
-	go s.Do(context.Background(), "a", 1, func() { <-gate })
-	time.Sleep(10 * time.Millisecond)
+	gate, held := make(chan struct{}), make(chan struct{})
+	go s.Do(context.Background(), "a", 1, func() { close(held); <-gate })
+	<-held
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := false
 	res := make(chan error)

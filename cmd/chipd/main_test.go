@@ -262,7 +262,7 @@ func TestSIGTERMDrains(t *testing.T) {
 func TestRefusesPublicWithoutToken(t *testing.T) {
 	t.Setenv("ANALOGLOOP_CHIP_TOKEN", "")
 	for want, args := range map[string][]string{
-		"not a loopback address": {"-addr", "0.0.0.0:7070"},
+		"not a loopback address":  {"-addr", "0.0.0.0:7070"},
 		"not a loopback address ": {"-addr", ":7070"},
 		"-device remote":          {"-device", "remote"},
 		"go together":             {"-tls-cert", "x.pem"},
