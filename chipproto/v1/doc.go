@@ -5,7 +5,8 @@
 // Regenerate after editing chip.proto, from this directory, with Debian's
 // protobuf-compiler and the two plugins at the versions go.mod pins:
 //
-//	go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12 google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+//	go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+//	go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 //	go generate
 //
 // .ci/crossprocess.sh regenerates it and fails when the committed code
