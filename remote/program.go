@@ -11,6 +11,7 @@ import (
 	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // framing is room left in a message for everything but its bytes fields.
@@ -108,6 +109,7 @@ func (p *program) ensure(ctx context.Context) error {
 			_, err := d.api.Program(c, req)
 			return err
 		})
+		d.weightMsgs.Add(int64(proto.Size(req)))
 		if err == nil {
 			d.programs.Add(1)
 			if p.gen != 0 || tries > 0 {
@@ -178,7 +180,12 @@ func (p *program) Update(ctx context.Context, w []int8) error {
 	if p.closed {
 		return d.closedErr("update")
 	}
-	if slices.Equal(p.m.Weights, w) && !d.o.Naive {
+	if slices.Equal(p.m.Weights, w) {
+		return nil
+	}
+	if d.o.Naive {
+		// The naive protocol sends the weights with the next run.
+		copy(p.m.Weights, w)
 		return nil
 	}
 	return d.err(p.update(ctx, w))
@@ -206,6 +213,7 @@ func (p *program) update(ctx context.Context, w []int8) error {
 		return err
 	})
 	d.updates.Add(1)
+	d.weightMsgs.Add(int64(proto.Size(req)))
 	if req.GetChanges() != nil {
 		d.sparse.Add(1)
 	}

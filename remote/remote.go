@@ -86,13 +86,16 @@ type Stats struct {
 	// payload: protocol buffers, gRPC and HTTP/2 framing and headers, TLS
 	// records if any.
 	BytesSent, BytesReceived int64
-	Programs                 int64 // ProgramRequests sent (reprogramming included)
-	Updates                  int64 // UpdateRequests sent
-	SparseUpdates            int64 // of which carried only the changes
-	Runs                     int64
-	Retries                  int64 // attempts repeated after a transient failure
-	Reprograms               int64 // programs sent again because the server had lost them
-	Sessions                 int64 // sessions opened
+	// WeightMessages is the size of the ProgramRequests and
+	// UpdateRequests sent (protocol buffers, without framing).
+	WeightMessages int64
+	Programs       int64 // ProgramRequests sent (reprogramming included)
+	Updates        int64 // UpdateRequests sent
+	SparseUpdates  int64 // of which carried only the changes
+	Runs           int64
+	Retries        int64 // attempts repeated after a transient failure
+	Reprograms     int64 // programs sent again because the server had lost them
+	Sessions       int64 // sessions opened
 }
 
 // Device is a chip reached over the network: an analogmac.Device (and
@@ -113,7 +116,7 @@ type Device struct {
 	sess string
 	gen  uint64 // incremented with every session opened
 
-	sent, recv                                                   atomic.Int64
+	sent, recv, weightMsgs                                       atomic.Int64
 	programs, updates, sparse, runs, retries, reprograms, sessns atomic.Int64
 }
 
@@ -264,7 +267,7 @@ func (d *Device) Gain() float64 { return d.desc.GainPerSend }
 
 // Stats returns the counts so far.
 func (d *Device) Stats() Stats {
-	return Stats{BytesSent: d.sent.Load(), BytesReceived: d.recv.Load(), Programs: d.programs.Load(), Updates: d.updates.Load(),
+	return Stats{BytesSent: d.sent.Load(), BytesReceived: d.recv.Load(), WeightMessages: d.weightMsgs.Load(), Programs: d.programs.Load(), Updates: d.updates.Load(),
 		SparseUpdates: d.sparse.Load(), Runs: d.runs.Load(), Retries: d.retries.Load(), Reprograms: d.reprograms.Load(), Sessions: d.sessns.Load()}
 }
 
