@@ -300,3 +300,7 @@ func TestOtherDeviceAfterRestart(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func remoteOpts(addr string) remote.Options {
+	return remote.Options{Addr: addr, Logger: quiet, Wait: 10 * time.Second}
+}

@@ -77,8 +77,15 @@ func freePort(t *testing.T) string {
 // chipd is a chipd process.
 type chipd struct {
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
 	done chan error
+	mu   sync.Mutex
+	log  bytes.Buffer // its stderr so far
+}
+
+func (c *chipd) logs() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.log.String()
 }
 
 // start runs chipd with args and waits until it serves.
@@ -87,19 +94,18 @@ func start(t *testing.T, args ...string) *chipd {
 	cmd := exec.Command(binary(t), args...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
-	c := &chipd{cmd: cmd, log: &bytes.Buffer{}, done: make(chan error, 1)}
+	c := &chipd{cmd: cmd, done: make(chan error, 1)}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	serving := make(chan struct{})
-	var mu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(pr)
 		once := sync.Once{}
 		for sc.Scan() {
-			mu.Lock()
+			c.mu.Lock()
 			c.log.WriteString(sc.Text() + "\n")
-			mu.Unlock()
+			c.mu.Unlock()
 			if strings.Contains(sc.Text(), "msg=serving") {
 				once.Do(func() { close(serving) })
 			}
@@ -115,9 +121,9 @@ func start(t *testing.T, args ...string) *chipd {
 	select {
 	case <-serving:
 	case err := <-c.done:
-		t.Fatalf("chipd %v exited: %v\n%s", args, err, c.log)
+		t.Fatalf("chipd %v exited: %v\n%s", args, err, c.logs())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("chipd %v does not serve:\n%s", args, c.log)
+		t.Fatalf("chipd %v does not serve:\n%s", args, c.logs())
 	}
 	return c
 }
@@ -194,7 +200,7 @@ func TestKillAndRestartMidRun(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for metric(t, maddr, `chipd_requests_total{code="OK",method="Update"}`) < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no updates reached chipd:\n%s", first.log)
+			t.Fatalf("no updates reached chipd:\n%s", first.logs())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -247,13 +253,17 @@ func TestSIGTERMDrains(t *testing.T) {
 	select {
 	case err := <-c.done:
 		if err != nil {
-			t.Errorf("chipd exited with %v, want 0:\n%s", err, c.log)
+			t.Errorf("chipd exited with %v, want 0:\n%s", err, c.logs())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("chipd did not exit after SIGTERM")
 	}
-	if !strings.Contains(c.log.String(), `msg="draining:`) {
-		t.Errorf("log does not say it drained:\n%s", c.log)
+	// The last lines may still be on their way from the pipe.
+	for wait := 0; !strings.Contains(c.logs(), "msg=stopped") && wait < 100; wait++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(c.logs(), `msg="draining:`) {
+		t.Errorf("log does not say it drained:\n%s", c.logs())
 	}
 }
 
