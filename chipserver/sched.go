@@ -13,15 +13,20 @@ var errQueueFull = errors.New("queue full")
 // errStopped is a request refused because the scheduler has stopped.
 var errStopped = errors.New("scheduler stopped")
 
-// scheduler runs device work from many sessions on a fixed number of
-// workers, fairly: every session has its own FIFO queue, and a free worker
-// takes the head of the queue whose session has received the least device
-// work so far (in MACs, or weights written), so a session that floods the
-// server with large batches cannot starve one that sends a small batch now
-// and then. A session that becomes active again starts at the current
-// virtual time (the service level of the last job dispatched) rather than
-// at its old, lower total, so that being idle earns no credit to burst
-// with: start-time fair queuing with weights 1.
+// scheduler runs device work from many sessions, at most `workers` calls
+// at once, fairly: every session has its own FIFO queue, and a free slot
+// goes to the head of the queue whose session has received the least
+// device work so far (in MACs, or weights written), so a session that
+// floods the server with large batches cannot starve one that sends a
+// small batch now and then. A session that becomes active again starts at
+// the current virtual time (the service level of the last job admitted)
+// rather than at its old, lower total, so that being idle earns no credit
+// to burst with: start-time fair queuing with weights 1.
+//
+// A job runs on its caller's goroutine: when a slot is free and nobody
+// waits, at once; otherwise the goroutine that frees a slot hands it to
+// the next job by fairness. No hop to a worker goroutine and back, which
+// on a loaded machine costs more than the bookkeeping.
 //
 // The queue is bounded twice: at most perSession waiting jobs per session
 // and at most maxDepth in all; beyond either, Do fails with errQueueFull,
@@ -29,17 +34,17 @@ var errStopped = errors.New("scheduler stopped")
 // keeps one busy session from filling the queue that the others need.
 type scheduler struct {
 	mu         sync.Mutex
-	work       *sync.Cond
 	queues     map[any]*queue
-	depth      int
+	depth      int // jobs waiting
 	maxDepth   int
 	perSession int
+	workers    int // slots
+	running    int // slots taken
 	vclock     float64
 	seq        uint64
 	stopped    bool
-	running    int
+	idle       *sync.Cond      // signalled when running and depth reach 0
 	onDepth    func(depth int) // called with mu held whenever depth changes
-	wg         sync.WaitGroup
 }
 
 type queue struct {
@@ -48,31 +53,25 @@ type queue struct {
 }
 
 type job struct {
-	fn   func()
-	cost float64
-	seq  uint64 // arrival order: breaks ties between equally served queues
-	done chan struct{}
+	cost  float64
+	seq   uint64        // arrival order: breaks ties between equally served queues
+	grant chan struct{} // closed when the job may run
 }
 
 func newScheduler(workers, maxDepth, perSession int, onDepth func(int)) *scheduler {
-	s := &scheduler{queues: map[any]*queue{}, maxDepth: maxDepth, perSession: perSession, onDepth: onDepth}
-	s.work = sync.NewCond(&s.mu)
-	for range workers {
-		s.wg.Add(1)
-		go s.worker()
-	}
+	s := &scheduler{queues: map[any]*queue{}, workers: max(workers, 1), maxDepth: maxDepth, perSession: perSession, onDepth: onDepth}
+	s.idle = sync.NewCond(&s.mu)
 	return s
 }
 
-// Do queues fn for owner at the given cost and waits until it has run.
-// When ctx ends while fn waits in the queue, fn is dropped and ctx.Err()
+// Do runs fn for owner at the given cost once a slot is free and it is
+// owner's turn. When ctx ends while fn waits, fn is dropped and ctx.Err()
 // returned; once fn has started, Do waits for it (fn must honour ctx
 // itself).
 func (s *scheduler) Do(ctx context.Context, owner any, cost float64, fn func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	j := &job{fn: fn, cost: cost, done: make(chan struct{})}
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -83,23 +82,30 @@ func (s *scheduler) Do(ctx context.Context, owner any, cost float64, fn func()) 
 		q = &queue{}
 		s.queues[owner] = q
 	}
-	if s.depth >= s.maxDepth || len(q.jobs) >= s.perSession {
-		s.mu.Unlock()
-		return errQueueFull
-	}
 	if len(q.jobs) == 0 {
 		// Idle time earns no credit.
 		q.served = max(q.served, s.vclock)
 	}
+	if s.running < s.workers && s.depth == 0 {
+		// A free slot and nobody waiting: run now.
+		s.admit(q, cost)
+		s.mu.Unlock()
+		s.run(fn)
+		return nil
+	}
+	if s.depth >= s.maxDepth || len(q.jobs) >= s.perSession {
+		s.mu.Unlock()
+		return errQueueFull
+	}
 	s.seq++
-	j.seq = s.seq
+	j := &job{cost: cost, seq: s.seq, grant: make(chan struct{})}
 	q.jobs = append(q.jobs, j)
 	s.setDepth(s.depth + 1)
-	s.work.Signal()
 	s.mu.Unlock()
 
 	select {
-	case <-j.done:
+	case <-j.grant:
+		s.run(fn)
 		return nil
 	case <-ctx.Done():
 	}
@@ -113,9 +119,53 @@ func (s *scheduler) Do(ctx context.Context, owner any, cost float64, fn func()) 
 		}
 	}
 	s.mu.Unlock()
-	// Already taken by a worker: wait for it to finish.
-	<-j.done
+	// Granted meanwhile: the slot is ours, so run.
+	<-j.grant
+	s.run(fn)
 	return nil
+}
+
+// admit accounts a job of q entering a slot; mu is held.
+func (s *scheduler) admit(q *queue, cost float64) {
+	s.running++
+	s.vclock = q.served
+	q.served += cost
+}
+
+// run runs fn in a slot, then hands the slot to the next job.
+func (s *scheduler) run(fn func()) {
+	defer func() {
+		s.mu.Lock()
+		s.running--
+		s.grantNext()
+		if s.running == 0 && s.depth == 0 {
+			s.idle.Broadcast()
+		}
+		s.mu.Unlock()
+	}()
+	fn()
+}
+
+// grantNext gives free slots to the heads of the least-served queues; mu
+// is held.
+func (s *scheduler) grantNext() {
+	for s.running < s.workers {
+		var best *queue
+		for _, q := range s.queues {
+			if len(q.jobs) > 0 && (best == nil || q.served < best.served || q.served == best.served && q.jobs[0].seq < best.jobs[0].seq) {
+				best = q
+			}
+		}
+		if best == nil {
+			return
+		}
+		j := best.jobs[0]
+		best.jobs[0] = nil
+		best.jobs = best.jobs[1:]
+		s.setDepth(s.depth - 1)
+		s.admit(best, j.cost)
+		close(j.grant)
+	}
 }
 
 // Forget drops owner's scheduling state (its queue must be empty: the
@@ -142,54 +192,13 @@ func (s *scheduler) setDepth(d int) {
 	}
 }
 
-// next returns the head of the least-served non-empty queue, or nil.
-func (s *scheduler) next() *job {
-	var best *queue
-	for _, q := range s.queues {
-		if len(q.jobs) > 0 && (best == nil || q.served < best.served || q.served == best.served && q.jobs[0].seq < best.jobs[0].seq) {
-			best = q
-		}
-	}
-	if best == nil {
-		return nil
-	}
-	j := best.jobs[0]
-	best.jobs[0] = nil
-	best.jobs = best.jobs[1:]
-	s.vclock = best.served
-	best.served += j.cost
-	s.setDepth(s.depth - 1)
-	return j
-}
-
-func (s *scheduler) worker() {
-	defer s.wg.Done()
-	s.mu.Lock()
-	for {
-		j := s.next()
-		if j == nil {
-			if s.stopped {
-				s.mu.Unlock()
-				return
-			}
-			s.work.Wait()
-			continue
-		}
-		s.running++
-		s.mu.Unlock()
-		j.fn()
-		close(j.done)
-		s.mu.Lock()
-		s.running--
-	}
-}
-
-// Stop refuses new jobs, lets the workers finish every queued one and
-// waits for them.
+// Stop refuses new jobs and waits until every queued and running job has
+// run.
 func (s *scheduler) Stop() {
 	s.mu.Lock()
 	s.stopped = true
-	s.work.Broadcast()
+	for s.running > 0 || s.depth > 0 {
+		s.idle.Wait()
+	}
 	s.mu.Unlock()
-	s.wg.Wait()
 }

@@ -180,6 +180,10 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(s.cfg.MaxMessageBytes),
+		// Windows large enough for a batch's outputs to go out without
+		// waiting for the client's window updates.
+		grpc.InitialWindowSize(8 << 20), grpc.InitialConnWindowSize(16 << 20),
+		grpc.WriteBufferSize(256 << 10), grpc.ReadBufferSize(256 << 10),
 		grpc.ChainUnaryInterceptor(s.unaryIntercept),
 		grpc.ChainStreamInterceptor(s.streamIntercept),
 	}

@@ -140,11 +140,7 @@ func (s *Server) runArgs(req *chipv1.RunRequest, rows, cols int) (x []uint8, out
 	if out := batch * cols; out > s.maxOutput() {
 		return nil, nil, invalid("batch", "%d: its %d x %d outputs exceed the server's message limit of %d bytes: send smaller batches", batch, batch, cols, s.cfg.MaxMessageBytes)
 	}
-	for i, v := range req.Inputs {
-		if v > analogmac.InputMax {
-			return nil, nil, invalid(fmt.Sprintf("inputs[%d][%d]", i/rows, i%rows), "%d: want 0..%d", v, analogmac.InputMax)
-		}
-	}
+	// CheckRun names an input out of range as inputs[b][r].
 	out = make([]byte, batch*cols)
 	if err := analogmac.CheckRun(int8s(out), req.Inputs, batch, rows, cols); err != nil {
 		return nil, nil, toStatus(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -23,7 +24,9 @@ import (
 //	go test ./remote -run '^$' -bench 'Loopback|HIL' -benchtime 3s -count 3
 //
 // Server and clients share the machine's processors, as they do when
-// chipd and trainers run as processes on one host.
+// chipd and trainers run as processes on one host. With BENCH_CHIPD=ADDR
+// the remote training benchmark uses the chipd at ADDR (serving chip 1)
+// instead of a server in the benchmark's process.
 
 // mnistLayers are the three analog layers of the MNIST network as one
 // forward pass of a batch of 100 images runs them: the convolution's 25
@@ -120,8 +123,11 @@ func BenchmarkHILTraining(b *testing.B) {
 		b.Run(where, func(b *testing.B) {
 			var dev analogmac.Device = device(b, "chip", 1)
 			if where == "remote" {
-				srv := chipservertest.Start(b, "", chipserver.Config{Device: dev})
-				dev = dial(b, remoteOpts(srv.Addr))
+				addr := os.Getenv("BENCH_CHIPD")
+				if addr == "" {
+					addr = chipservertest.Start(b, "", chipserver.Config{Device: dev}).Addr
+				}
+				dev = dial(b, remoteOpts(addr))
 			}
 			net, err := models.Build(cfg.Model, models.Input{Height: 28, Width: 28, Channels: 1}, 10)
 			if err != nil {

@@ -47,6 +47,12 @@ const (
 	maxBackoff   = 2 * time.Second
 )
 
+// HTTP/2 flow-control window per call and the connection's buffers.
+const (
+	windowSize = 8 << 20
+	bufferSize = 256 << 10
+)
+
 // maxRecoveries bounds how often one call programs again because the
 // server lost its program, before it reports the server as unavailable:
 // a server that loses state on every call is not one to train with.
@@ -203,6 +209,10 @@ func Dial(ctx context.Context, o Options) (*Device, error) {
 			MinConnectTimeout: 5 * time.Second,
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)),
+		// Windows large enough for a batch's inputs (a few MB) to go out
+		// without waiting for the receiver's window updates.
+		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(2 * windowSize),
+		grpc.WithWriteBufferSize(bufferSize), grpc.WithReadBufferSize(bufferSize),
 	}
 	if o.Token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(o.Token)))
