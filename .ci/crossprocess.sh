@@ -45,6 +45,9 @@ $PY -m grpc_tools.protoc -I . --python_out="$work/gen/py" --grpc_python_out="$wo
 diff -ru examples/python-chip-server/chipproto "$work/gen/py/chipproto" -x __pycache__
 echo "generated code matches chip.proto"
 
+echo "== crossprocess: the Python example server against the Go ideal device, call by call"
+REQUIRE_PYTHON_SERVER=1 go test -count=1 ./examples/python-chip-server/
+
 echo "== crossprocess: build"
 go build -o "$work/chipd" ./cmd/chipd
 go build -o "$work/train" ./cmd/train
@@ -138,4 +141,4 @@ same "$work/ideal/results.json" "$work/python/results.json"
 grep -q 'unseen-chip evaluation needs a second server' "$work/python.log" || { echo "no line says the unseen chip was skipped"; exit 1; }
 stop pyserver
 
-echo "== crossprocess: 5 passed, 0 failed"
+echo "== crossprocess: 6 passed, 0 failed"

@@ -51,3 +51,19 @@ func toStatus(err error) error {
 	}
 	return status.Errorf(codes.Internal, "device: %v", err)
 }
+
+// prefixField puts prefix before the field an INVALID_ARGUMENT names
+// ("update." for the update a run carries).
+func prefixField(err error, prefix string) error {
+	st := status.Convert(err)
+	if st.Code() != codes.InvalidArgument {
+		return err
+	}
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok && len(br.FieldViolations) > 0 {
+			v := br.FieldViolations[0]
+			return invalid(prefix+v.Field, "%s", v.Description)
+		}
+	}
+	return err
+}

@@ -150,6 +150,18 @@ func FuzzRun(f *testing.F) {
 		req.Session = sess
 		r, err := s.Run(context.Background(), &req)
 		checkAnswer(t, err)
+		if err == nil && req.Update != nil {
+			// Whatever update was accepted left weights in range.
+			s.mu.Lock()
+			p := s.sessions[sess].progs[req.Program]
+			s.mu.Unlock()
+			p.mu.RLock()
+			m := p.m
+			p.mu.RUnlock()
+			if cerr := analogmac.Check(m); cerr != nil {
+				t.Fatalf("the program now holds weights analogmac.Check refuses: %v", cerr)
+			}
+		}
 		if err == nil {
 			if len(r.Outputs) != int(req.Batch)*fuzzCols {
 				t.Fatalf("%d outputs for batch %d", len(r.Outputs), req.Batch)
@@ -209,6 +221,10 @@ func seedsRun() []proto.Message {
 		&chipv1.RunRequest{Program: 1, Version: 4, Batch: 1, Inputs: make([]byte, fuzzRows)},
 		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 1 << 16},
 		&chipv1.RunRequest{Program: 2, Batch: 1},
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion + 1, Batch: 1, Inputs: make([]byte, fuzzRows),
+			Update: &chipv1.UpdateRequest{BaseVersion: fuzzVersion, Version: fuzzVersion + 1, Weights: &chipv1.UpdateRequest_Changes{Changes: &chipv1.Changes{Gaps: []uint32{3, 0}, Values: []byte{7, 0xc2}}}}},
+		&chipv1.RunRequest{Program: 1, Version: 9, Batch: 1, Inputs: make([]byte, fuzzRows),
+			Update: &chipv1.UpdateRequest{Version: 9, Weights: &chipv1.UpdateRequest_All{All: make([]byte, fuzzRows*fuzzCols)}}},
 	}
 }
 

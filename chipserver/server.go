@@ -557,39 +557,11 @@ func (s *Server) Update(ctx context.Context, req *chipv1.UpdateRequest) (_ *chip
 	err = s.sched.Do(ctx, ss, cost, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		switch {
-		case p.freed:
+		if p.freed {
 			derr = status.Errorf(codes.NotFound, "program %d: freed or replaced", req.Program)
 			return
-		case all == nil && p.version == req.Version:
-			return // a retry of an update already applied
-		case all == nil && p.version != req.BaseVersion:
-			derr = status.Errorf(codes.FailedPrecondition, "program %d holds version %d, the changes apply to %d: send all weights", req.Program, p.version, req.BaseVersion)
-			return
 		}
-		w := all
-		if w == nil {
-			w = slices.Clone(p.m.Weights)
-			for _, c := range changes {
-				w[c.index] = c.value
-			}
-		} else {
-			w = slices.Clone(w)
-		}
-		if u, ok := p.p.(analogmac.Updater); ok {
-			derr = u.Update(ctx, w)
-		} else {
-			m := p.m
-			m.Weights = w
-			var np analogmac.Program
-			if np, derr = s.cfg.Device.Program(ctx, m); derr == nil {
-				_ = p.p.Close()
-				p.p = np
-			}
-		}
-		if derr == nil {
-			p.m.Weights, p.version = w, req.Version
-		}
+		derr = s.applyUpdate(ctx, p, req, all, changes)
 	})
 	if err == nil {
 		err = derr
@@ -600,6 +572,43 @@ func (s *Server) Update(ctx context.Context, req *chipv1.UpdateRequest) (_ *chip
 	ss.updates.Add(1)
 	s.updates.Add(1)
 	return &chipv1.UpdateResponse{}, nil
+}
+
+// applyUpdate applies a validated update to p, whose mu is held for
+// writing: all the weights, or the changes to the version they apply to;
+// changes already applied (p is at req.Version) are not applied again.
+func (s *Server) applyUpdate(ctx context.Context, p *prog, req *chipv1.UpdateRequest, all []int8, changes []change) error {
+	switch {
+	case all == nil && p.version == req.Version:
+		return nil // a retry of an update already applied
+	case all == nil && p.version != req.BaseVersion:
+		return status.Errorf(codes.FailedPrecondition, "program holds version %d, the changes apply to %d: program it again", p.version, req.BaseVersion)
+	}
+	w := all
+	if w == nil {
+		w = slices.Clone(p.m.Weights)
+		for _, c := range changes {
+			w[c.index] = c.value
+		}
+	} else {
+		w = slices.Clone(w)
+	}
+	if u, ok := p.p.(analogmac.Updater); ok {
+		if err := u.Update(ctx, w); err != nil {
+			return err
+		}
+	} else {
+		m := p.m
+		m.Weights = w
+		np, err := s.cfg.Device.Program(ctx, m)
+		if err != nil {
+			return err
+		}
+		_ = p.p.Close()
+		p.p = np
+	}
+	p.m.Weights, p.version = w, req.Version
+	return nil
 }
 
 // Run implements the protocol.
@@ -619,16 +628,38 @@ func (s *Server) Run(ctx context.Context, req *chipv1.RunRequest) (_ *chipv1.Run
 		return nil, err
 	}
 	dst := int8s(out)
+	var all []int8
+	var changes []change
+	if u := req.Update; u != nil {
+		if all, changes, err = updateChanges(u, rows, cols); err != nil {
+			return nil, prefixField(err, "update.")
+		}
+		if req.Version != u.Version {
+			return nil, invalid("version", "%d: a run with an update expects the update's version %d", req.Version, u.Version)
+		}
+	}
 	macs := int64(req.Batch) * int64(rows) * int64(cols)
 	var derr error
-	err = s.sched.Do(ctx, ss, float64(macs), func() {
-		p.mu.RLock()
-		defer p.mu.RUnlock()
+	err = s.sched.Do(ctx, ss, float64(macs+int64(len(all)+len(changes))), func() {
+		if req.Update != nil {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if !p.freed {
+				if derr = s.applyUpdate(ctx, p, req.Update, all, changes); derr != nil {
+					return
+				}
+				ss.updates.Add(1)
+				s.updates.Add(1)
+			}
+		} else {
+			p.mu.RLock()
+			defer p.mu.RUnlock()
+		}
 		switch {
 		case p.freed:
 			derr = status.Errorf(codes.NotFound, "program %d: freed or replaced", req.Program)
 		case p.version != req.Version:
-			derr = status.Errorf(codes.FailedPrecondition, "program %d holds version %d, the run expects %d: send all weights", req.Program, p.version, req.Version)
+			derr = status.Errorf(codes.FailedPrecondition, "program %d holds version %d, the run expects %d: program it again", req.Program, p.version, req.Version)
 		default:
 			derr = p.p.Run(ctx, dst, x, int(req.Batch), req.NoiseKey)
 		}

@@ -274,6 +274,16 @@ func TestInvalidArgumentNamesField(t *testing.T) {
 			_, err := c.Run(ctx, &chipv1.RunRequest{Session: s, Program: 1, Version: 1, Batch: 0})
 			return err
 		}},
+		{"update.changes.values[0]", func() error {
+			_, err := c.Run(ctx, &chipv1.RunRequest{Session: s, Program: 1, Version: 2, Batch: 1, Inputs: []byte{1, 1},
+				Update: &chipv1.UpdateRequest{BaseVersion: 1, Version: 2, Weights: &chipv1.UpdateRequest_Changes{Changes: &chipv1.Changes{Gaps: []uint32{1}, Values: []byte{0xc0}}}}})
+			return err
+		}},
+		{"version", func() error {
+			_, err := c.Run(ctx, &chipv1.RunRequest{Session: s, Program: 1, Version: 3, Batch: 1, Inputs: []byte{1, 1},
+				Update: &chipv1.UpdateRequest{BaseVersion: 1, Version: 2, Weights: &chipv1.UpdateRequest_Changes{Changes: &chipv1.Changes{Gaps: []uint32{1}, Values: []byte{1}}}}})
+			return err
+		}},
 		{"batch", func() error { // outputs beyond the message limit
 			_, err := c.Run(ctx, &chipv1.RunRequest{Session: s, Program: 1, Version: 1, Batch: 30000, Inputs: make([]byte, 60000)})
 			return err

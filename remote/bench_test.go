@@ -115,42 +115,49 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // BenchmarkHILTraining: in-the-loop training of the MNIST network (batch
 // 100, synthetic digits) on chip 1 in process and through a server on
-// loopback; img/s of training steps, as results.json's train_hil.
+// loopback, img/s of training steps as results.json's train_hil. Every
+// iteration trains one epoch of 20 steps on each, alternately, so that the
+// load of a shared machine weighs on both alike; remote/local is the
+// ratio of their img/s.
 func BenchmarkHILTraining(b *testing.B) {
 	set := datasetstest.Digits(2000, 1)
 	cfg := train.DefaultConfig()
-	for _, where := range []string{"local", "remote"} {
-		b.Run(where, func(b *testing.B) {
-			var dev analogmac.Device = device(b, "chip", 1)
-			if where == "remote" {
-				addr := os.Getenv("BENCH_CHIPD")
-				if addr == "" {
-					addr = chipservertest.Start(b, "", chipserver.Config{Device: dev}).Addr
-				}
-				dev = dial(b, remoteOpts(addr))
-			}
-			net, err := models.Build(cfg.Model, models.Input{Height: 28, Width: 28, Channels: 1}, 10)
-			if err != nil {
-				b.Fatal(err)
-			}
-			net.Init(1)
-			gr, err := net.NewGraph(models.GraphOptions{Batch: cfg.Batch, Train: true, On: dev})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer gr.Close()
-			adam := layers.NewAdam(cfg.HILLR)
-			b.ResetTimer()
-			var imgs int
-			start := time.Now()
-			for i := range b.N {
-				// One epoch of 20 steps per iteration.
-				if _, err := train.Epoch(context.Background(), gr, adam, train.EpochOptions{Set: set, Seed: 1, Stream: "hil", Epoch: i, Partial: &train.Partial{}}); err != nil {
-					b.Fatal(err)
-				}
-				imgs += set.N
-			}
-			b.ReportMetric(float64(imgs)/time.Since(start).Seconds(), "img/s")
-		})
+	addr := os.Getenv("BENCH_CHIPD")
+	if addr == "" {
+		addr = chipservertest.Start(b, "", chipserver.Config{Device: device(b, "chip", 1)}).Addr
 	}
+	type trainer struct {
+		gr   *models.Graph
+		adam *layers.Adam
+		took time.Duration
+	}
+	var ts [2]*trainer // local, remote
+	for i, dev := range []analogmac.Device{device(b, "chip", 1), dial(b, remoteOpts(addr))} {
+		net, err := models.Build(cfg.Model, models.Input{Height: 28, Width: 28, Channels: 1}, 10)
+		if err != nil {
+			b.Fatal(err)
+		}
+		net.Init(1)
+		gr, err := net.NewGraph(models.GraphOptions{Batch: cfg.Batch, Train: true, On: dev})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer gr.Close()
+		ts[i] = &trainer{gr: gr, adam: layers.NewAdam(cfg.HILLR)}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		for _, t := range ts {
+			start := time.Now()
+			if _, err := train.Epoch(context.Background(), t.gr, t.adam, train.EpochOptions{Set: set, Seed: 1, Stream: "hil", Epoch: i, Partial: &train.Partial{}}); err != nil {
+				b.Fatal(err)
+			}
+			t.took += time.Since(start)
+		}
+	}
+	local := float64(b.N*set.N) / ts[0].took.Seconds()
+	rem := float64(b.N*set.N) / ts[1].took.Seconds()
+	b.ReportMetric(local, "local-img/s")
+	b.ReportMetric(rem, "remote-img/s")
+	b.ReportMetric(rem/local, "remote/local")
 }

@@ -17,19 +17,22 @@ import (
 // framing is room left in a message for everything but its bytes fields.
 const framing = 256
 
-// program is a weight matrix programmed on the server. It keeps the last
-// weights it sent, so that it can program them again when the server has
-// lost them (a restart): mu guards that state and is held while it is
-// sent, so that updates and reprogramming happen one at a time; runs hold
-// it only to read the state.
+// program is a weight matrix programmed on the server. It keeps its
+// current weights, so that it can program them again when the server has
+// lost them (a restart), and the weights the server holds, so that an
+// update sends only what changed. An update is sent with the next run,
+// one round trip for both. mu guards that state; a run holds it while it
+// sends an update, other runs only while they read the state.
 type program struct {
 	d  *Device
 	id uint64
 
 	mu      chanMutex
-	m       analogmac.Matrix // Weights: what the server holds, or is to hold
-	version uint64
-	gen     uint64 // the session generation that holds it; 0: none
+	m       analogmac.Matrix // Weights: the current weights
+	version uint64           // of m.Weights
+	sent    []int8           // the weights the server holds, at sentVer
+	sentVer uint64
+	gen     uint64 // the session generation that holds sent; 0: none
 	closed  bool
 }
 
@@ -116,6 +119,8 @@ func (p *program) ensure(ctx context.Context) error {
 				d.reprograms.Add(1)
 			}
 			p.gen = gen
+			p.sent = append(p.sent[:0], m.Weights...)
+			p.sentVer = p.version
 			return nil
 		}
 		if status.Code(err) != codes.NotFound || tries >= maxRecoveries {
@@ -180,63 +185,32 @@ func (p *program) Update(ctx context.Context, w []int8) error {
 	if p.closed {
 		return d.closedErr("update")
 	}
-	if slices.Equal(p.m.Weights, w) {
-		return nil
-	}
-	if d.o.Naive {
-		// The naive protocol sends the weights with the next run.
+	if !slices.Equal(p.m.Weights, w) {
+		// Sent with the next run.
 		copy(p.m.Weights, w)
-		return nil
+		p.version++
 	}
-	return d.err(p.update(ctx, w))
+	return nil
 }
 
-// update sends w; p.mu is held.
-func (p *program) update(ctx context.Context, w []int8) error {
-	d := p.d
-	base := p.version
-	p.version++ // burnt even when the update fails: the server may have applied it
-	if p.gen == 0 || p.gen != d.generation() {
-		// Not on the server: program the new weights directly.
-		copy(p.m.Weights, w)
-		p.gen = 0
-		return p.ensure(ctx)
+// pending returns the update the next run carries, nil if none: the
+// changes from the weights the server holds, or all weights when that is
+// shorter (and always in naive mode). p.mu is held.
+func (p *program) pending() *chipv1.UpdateRequest {
+	naive := p.d.o.Naive
+	if p.version == p.sentVer && !naive {
+		return nil
 	}
-	req := &chipv1.UpdateRequest{Session: d.sessionID(), Program: p.id, BaseVersion: base, Version: p.version}
-	if ch, ok := changes(p.m.Weights, w); ok && !d.o.Naive {
-		req.Weights = &chipv1.UpdateRequest_Changes{Changes: ch}
+	if naive {
+		p.version++ // a new version for every batch
+	}
+	u := &chipv1.UpdateRequest{BaseVersion: p.sentVer, Version: p.version}
+	if ch, ok := changes(p.sent, p.m.Weights); ok && !naive {
+		u.Weights = &chipv1.UpdateRequest_Changes{Changes: ch}
 	} else {
-		req.Weights = &chipv1.UpdateRequest_All{All: bytesOf(w)}
+		u.Weights = &chipv1.UpdateRequest_All{All: bytesOf(p.m.Weights)}
 	}
-	err := d.do(ctx, func(c context.Context) error {
-		_, err := d.api.Update(c, req)
-		return err
-	})
-	d.updates.Add(1)
-	d.weightMsgs.Add(int64(proto.Size(req)))
-	if req.GetChanges() != nil {
-		d.sparse.Add(1)
-	}
-	copy(p.m.Weights, w)
-	switch status.Code(err) {
-	case codes.OK:
-		return nil
-	case codes.NotFound, codes.FailedPrecondition:
-		// Lost (a restart) or out of step: program the new weights.
-		p.gen = 0
-		return p.ensure(ctx)
-	}
-	p.gen = 0 // unknown state on the server: program anew next time
-	return err
-}
-
-func (d *Device) generation() uint64 {
-	d.smu.Lock()
-	defer d.smu.Unlock()
-	if d.sess == "" {
-		return 0
-	}
-	return d.gen
+	return u
 }
 
 func (d *Device) sessionID() string {
@@ -310,28 +284,41 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 			p.mu.unlock()
 			return d.closedErr("run")
 		}
-		if d.o.Naive {
-			// What a protocol without programs sends: the weights with
-			// every batch.
-			if err := p.update(ctx, p.m.Weights); err != nil {
-				p.mu.unlock()
-				return d.err(err)
-			}
-		}
 		if err := p.ensure(ctx); err != nil {
 			p.mu.unlock()
 			return d.err(err)
 		}
 		gen := p.gen
 		req := &chipv1.RunRequest{Session: d.sessionID(), Program: p.id, Version: p.version, Batch: uint32(batch), Inputs: x, NoiseKey: noise}
-		p.mu.unlock()
-
+		locked := true
+		if req.Update = p.pending(); req.Update == nil {
+			// Nothing to change on the server: let other runs go.
+			p.mu.unlock()
+			locked = false
+		} else {
+			req.Version = req.Update.Version
+			d.updates.Add(1)
+			d.weightMsgs.Add(int64(proto.Size(req.Update)))
+			if req.Update.GetChanges() != nil {
+				d.sparse.Add(1)
+			}
+		}
 		var r *chipv1.RunResponse
 		err := d.do(ctx, func(c context.Context) (err error) {
 			r, err = d.api.Run(c, req)
 			return err
 		})
-		switch status.Code(err) {
+		code := status.Code(err)
+		if locked {
+			if code == codes.OK {
+				p.sent = append(p.sent[:0], p.m.Weights...)
+				p.sentVer = p.version
+			} else {
+				p.gen = 0 // the server's weights are unknown: program anew
+			}
+			p.mu.unlock()
+		}
+		switch code {
 		case codes.OK:
 			if len(r.Outputs) != len(dst) {
 				return fmt.Errorf("remote: %s answered %d outputs for batch %d x %d columns", d.o.Addr, len(r.Outputs), batch, m.Cols)
@@ -345,13 +332,15 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 			}
 			// The server lost the program (a restart) or holds other
 			// weights: program it again and repeat the run, same key.
-			if err := p.mu.lock(ctx); err != nil {
-				return err
+			if !locked {
+				if err := p.mu.lock(ctx); err != nil {
+					return err
+				}
+				if p.gen == gen {
+					p.gen = 0
+				}
+				p.mu.unlock()
 			}
-			if p.gen == gen {
-				p.gen = 0
-			}
-			p.mu.unlock()
 			continue
 		}
 		return d.err(err)

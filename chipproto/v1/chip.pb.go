@@ -31,7 +31,7 @@
 //                       NOT_FOUND too) and retries the call unchanged.
 //   FAILED_PRECONDITION a sparse update whose base_version is not the
 //                       program's version, or a run whose version is not:
-//                       the client sends all weights (UpdateRequest.all).
+//                       the client programs its weights again.
 //   RESOURCE_EXHAUSTED  the server's queue, or its table of sessions or
 //                       programs, is full: retry later with backoff.
 //   UNAVAILABLE         the server is draining or the device is
@@ -866,14 +866,22 @@ type RunRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
 	Program uint64                 `protobuf:"varint,2,opt,name=program,proto3" json:"program,omitempty"`
-	// The weights' version the client expects the program to hold.
+	// The weights' version the client expects the program to hold (after
+	// `update`, if set).
 	Version uint64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
 	Batch   uint32 `protobuf:"varint,4,opt,name=batch,proto3" json:"batch,omitempty"`  // 1..max_batch
 	Inputs  []byte `protobuf:"bytes,5,opt,name=inputs,proto3" json:"inputs,omitempty"` // batch x rows uint8, each 0..31
 	// The key of this run's trial-to-trial noise (analogmac.Program.Run).
 	// A simulated device's output is a pure function of the weights, inputs
 	// and key; a physical chip ignores it.
-	NoiseKey      uint64 `protobuf:"fixed64,6,opt,name=noise_key,json=noiseKey,proto3" json:"noise_key,omitempty"`
+	NoiseKey uint64 `protobuf:"fixed64,6,opt,name=noise_key,json=noiseKey,proto3" json:"noise_key,omitempty"`
+	// Optional: new weights to apply before the run, exactly as Update
+	// would apply them (its session and program fields are ignored: this
+	// request's count), so that a training step costs one round trip per
+	// layer instead of two. version must then equal update.version. A
+	// retried run whose update was already applied runs without applying
+	// it again.
+	Update        *UpdateRequest `protobuf:"bytes,7,opt,name=update,proto3" json:"update,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -948,6 +956,13 @@ func (x *RunRequest) GetNoiseKey() uint64 {
 		return x.NoiseKey
 	}
 	return 0
+}
+
+func (x *RunRequest) GetUpdate() *UpdateRequest {
+	if x != nil {
+		return x.Update
+	}
+	return nil
 }
 
 type RunResponse struct {
@@ -1134,7 +1149,7 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\x03all\x18\x05 \x01(\fH\x00R\x03all\x127\n" +
 	"\achanges\x18\x06 \x01(\v2\x1b.analogloop.chip.v1.ChangesH\x00R\achangesB\t\n" +
 	"\aweights\"\x10\n" +
-	"\x0eUpdateResponse\"\xa5\x01\n" +
+	"\x0eUpdateResponse\"\xe0\x01\n" +
 	"\n" +
 	"RunRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
@@ -1142,7 +1157,8 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x14\n" +
 	"\x05batch\x18\x04 \x01(\rR\x05batch\x12\x16\n" +
 	"\x06inputs\x18\x05 \x01(\fR\x06inputs\x12\x1b\n" +
-	"\tnoise_key\x18\x06 \x01(\x06R\bnoiseKey\"'\n" +
+	"\tnoise_key\x18\x06 \x01(\x06R\bnoiseKey\x129\n" +
+	"\x06update\x18\a \x01(\v2!.analogloop.chip.v1.UpdateRequestR\x06update\"'\n" +
 	"\vRunResponse\x12\x18\n" +
 	"\aoutputs\x18\x01 \x01(\fR\aoutputs\"A\n" +
 	"\vFreeRequest\x12\x18\n" +
@@ -1194,25 +1210,26 @@ var file_chipproto_v1_chip_proto_depIdxs = []int32{
 	2,  // 0: analogloop.chip.v1.DescribeResponse.limits:type_name -> analogloop.chip.v1.Limits
 	7,  // 1: analogloop.chip.v1.ProgramRequest.placement:type_name -> analogloop.chip.v1.Placement
 	10, // 2: analogloop.chip.v1.UpdateRequest.changes:type_name -> analogloop.chip.v1.Changes
-	0,  // 3: analogloop.chip.v1.Chip.Describe:input_type -> analogloop.chip.v1.DescribeRequest
-	3,  // 4: analogloop.chip.v1.Chip.OpenSession:input_type -> analogloop.chip.v1.OpenSessionRequest
-	5,  // 5: analogloop.chip.v1.Chip.CloseSession:input_type -> analogloop.chip.v1.CloseSessionRequest
-	8,  // 6: analogloop.chip.v1.Chip.Program:input_type -> analogloop.chip.v1.ProgramRequest
-	11, // 7: analogloop.chip.v1.Chip.Update:input_type -> analogloop.chip.v1.UpdateRequest
-	13, // 8: analogloop.chip.v1.Chip.Run:input_type -> analogloop.chip.v1.RunRequest
-	15, // 9: analogloop.chip.v1.Chip.Free:input_type -> analogloop.chip.v1.FreeRequest
-	1,  // 10: analogloop.chip.v1.Chip.Describe:output_type -> analogloop.chip.v1.DescribeResponse
-	4,  // 11: analogloop.chip.v1.Chip.OpenSession:output_type -> analogloop.chip.v1.OpenSessionResponse
-	6,  // 12: analogloop.chip.v1.Chip.CloseSession:output_type -> analogloop.chip.v1.CloseSessionResponse
-	9,  // 13: analogloop.chip.v1.Chip.Program:output_type -> analogloop.chip.v1.ProgramResponse
-	12, // 14: analogloop.chip.v1.Chip.Update:output_type -> analogloop.chip.v1.UpdateResponse
-	14, // 15: analogloop.chip.v1.Chip.Run:output_type -> analogloop.chip.v1.RunResponse
-	16, // 16: analogloop.chip.v1.Chip.Free:output_type -> analogloop.chip.v1.FreeResponse
-	10, // [10:17] is the sub-list for method output_type
-	3,  // [3:10] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	11, // 3: analogloop.chip.v1.RunRequest.update:type_name -> analogloop.chip.v1.UpdateRequest
+	0,  // 4: analogloop.chip.v1.Chip.Describe:input_type -> analogloop.chip.v1.DescribeRequest
+	3,  // 5: analogloop.chip.v1.Chip.OpenSession:input_type -> analogloop.chip.v1.OpenSessionRequest
+	5,  // 6: analogloop.chip.v1.Chip.CloseSession:input_type -> analogloop.chip.v1.CloseSessionRequest
+	8,  // 7: analogloop.chip.v1.Chip.Program:input_type -> analogloop.chip.v1.ProgramRequest
+	11, // 8: analogloop.chip.v1.Chip.Update:input_type -> analogloop.chip.v1.UpdateRequest
+	13, // 9: analogloop.chip.v1.Chip.Run:input_type -> analogloop.chip.v1.RunRequest
+	15, // 10: analogloop.chip.v1.Chip.Free:input_type -> analogloop.chip.v1.FreeRequest
+	1,  // 11: analogloop.chip.v1.Chip.Describe:output_type -> analogloop.chip.v1.DescribeResponse
+	4,  // 12: analogloop.chip.v1.Chip.OpenSession:output_type -> analogloop.chip.v1.OpenSessionResponse
+	6,  // 13: analogloop.chip.v1.Chip.CloseSession:output_type -> analogloop.chip.v1.CloseSessionResponse
+	9,  // 14: analogloop.chip.v1.Chip.Program:output_type -> analogloop.chip.v1.ProgramResponse
+	12, // 15: analogloop.chip.v1.Chip.Update:output_type -> analogloop.chip.v1.UpdateResponse
+	14, // 16: analogloop.chip.v1.Chip.Run:output_type -> analogloop.chip.v1.RunResponse
+	16, // 17: analogloop.chip.v1.Chip.Free:output_type -> analogloop.chip.v1.FreeResponse
+	11, // [11:18] is the sub-list for method output_type
+	4,  // [4:11] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_chipproto_v1_chip_proto_init() }

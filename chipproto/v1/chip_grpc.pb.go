@@ -31,7 +31,7 @@
 //                       NOT_FOUND too) and retries the call unchanged.
 //   FAILED_PRECONDITION a sparse update whose base_version is not the
 //                       program's version, or a run whose version is not:
-//                       the client sends all weights (UpdateRequest.all).
+//                       the client programs its weights again.
 //   RESOURCE_EXHAUSTED  the server's queue, or its table of sessions or
 //                       programs, is full: retry later with backoff.
 //   UNAVAILABLE         the server is draining or the device is

@@ -253,46 +253,55 @@ class ChipServicer(chip_pb2_grpc.ChipServicer):
             raise Status(grpc.StatusCode.NOT_FOUND, f"program {pid}: unknown in this session: program it again")
         return p
 
+    def _checked_update(self, p, u, prefix=""):
+        """Validates update u for program p: returns the new weights, or None
+        when u's changes were already applied (p is at u.version)."""
+        n = p.rows * p.cols
+        which = u.WhichOneof("weights")
+        if which == "all":
+            if len(u.all) != n:
+                raise Invalid(prefix + "all", f"hold {len(u.all)} values, the program's {p.rows} x {p.cols} needs {n}")
+            w = np.frombuffer(u.all, dtype=np.int8).copy()
+            check_weights(prefix + "all", w, p.cols)
+            return w
+        if which != "changes":
+            raise Invalid(prefix + "weights", "missing: set all or changes")
+        if u.version == u.base_version:
+            raise Invalid(prefix + "version", f"{u.version} equals base_version: an update makes a new version")
+        gaps, values = u.changes.gaps, u.changes.values
+        if len(gaps) != len(values):
+            raise Invalid(prefix + "changes", f"{len(gaps)} gaps and {len(values)} values: want one value per gap")
+        if len(gaps) > n:
+            raise Invalid(prefix + "changes.gaps", f"{len(gaps)} changes to a matrix of {n} weights")
+        idx = np.cumsum(np.asarray(gaps, dtype=np.int64) + 1) - 1
+        if len(idx) and idx[-1] >= n:
+            i = int(np.argmax(idx >= n))
+            raise Invalid(f"{prefix}changes.gaps[{i}]", f"{gaps[i]}: index {int(idx[i])} is beyond the program's {n} weights")
+        vals = np.frombuffer(values, dtype=np.int8)
+        bad = np.flatnonzero((vals > WEIGHT_MAX) | (vals < -WEIGHT_MAX))
+        if bad.size:
+            i = int(bad[0])
+            raise Invalid(f"{prefix}changes.values[{i}]", f"{int(vals[i])} (weights[{idx[i] // p.cols}][{idx[i] % p.cols}]): want -{WEIGHT_MAX}..{WEIGHT_MAX}")
+        if p.version == u.version:
+            return None  # a retry of an update already applied
+        if p.version != u.base_version:
+            raise Status(grpc.StatusCode.FAILED_PRECONDITION,
+                         f"program holds version {p.version}, the changes apply to {u.base_version}: program it again")
+        w = p.weights.copy()
+        w[idx] = vals
+        return w
+
+    def _apply(self, p, w, version):
+        """Writes new weights onto program p (its lock held)."""
+        if w is not None:
+            p.prepared = self.device.program(w, p.rows, p.cols, p.sends, p.placement)
+            p.weights, p.version = w, version
+
     def Update(self, request, context):
         def update(session):
-            r = request
-            p = self._program(session, r.program)
-            n = p.rows * p.cols
-            which = r.WhichOneof("weights")
+            p = self._program(session, request.program)
             with p.lock:
-                if which == "all":
-                    if len(r.all) != n:
-                        raise Invalid("all", f"hold {len(r.all)} values, the program's {p.rows} x {p.cols} needs {n}")
-                    w = np.frombuffer(r.all, dtype=np.int8).copy()
-                    check_weights("all", w, p.cols)
-                elif which == "changes":
-                    if r.version == r.base_version:
-                        raise Invalid("version", f"{r.version} equals base_version: an update makes a new version")
-                    gaps, values = r.changes.gaps, r.changes.values
-                    if len(gaps) != len(values):
-                        raise Invalid("changes", f"{len(gaps)} gaps and {len(values)} values: want one value per gap")
-                    if len(gaps) > n:
-                        raise Invalid("changes.gaps", f"{len(gaps)} changes to a matrix of {n} weights")
-                    idx = np.cumsum(np.asarray(gaps, dtype=np.int64) + 1) - 1
-                    if len(idx) and idx[-1] >= n:
-                        i = int(np.argmax(idx >= n))
-                        raise Invalid(f"changes.gaps[{i}]", f"{gaps[i]}: index {int(idx[i])} is beyond the program's {n} weights")
-                    vals = np.frombuffer(values, dtype=np.int8)
-                    bad = np.flatnonzero((vals > WEIGHT_MAX) | (vals < -WEIGHT_MAX))
-                    if bad.size:
-                        i = int(bad[0])
-                        raise Invalid(f"changes.values[{i}]", f"{int(vals[i])} (weights[{idx[i] // p.cols}][{idx[i] % p.cols}]): want -{WEIGHT_MAX}..{WEIGHT_MAX}")
-                    if p.version == r.version:
-                        return chip_pb2.UpdateResponse()  # a retry of an update already applied
-                    if p.version != r.base_version:
-                        raise Status(grpc.StatusCode.FAILED_PRECONDITION,
-                                     f"program {r.program} holds version {p.version}, the changes apply to {r.base_version}: send all weights")
-                    w = p.weights.copy()
-                    w[idx] = vals
-                else:
-                    raise Invalid("weights", "missing: set all or changes")
-                p.prepared = self.device.program(w, p.rows, p.cols, p.sends, p.placement)
-                p.weights, p.version = w, r.version
+                self._apply(p, self._checked_update(p, request), request.version)
             return chip_pb2.UpdateResponse()
         return self._call(context, request.session, update)
 
@@ -311,10 +320,15 @@ class ChipServicer(chip_pb2_grpc.ChipServicer):
             if bad.size:
                 i = int(bad[0])
                 raise Invalid(f"inputs[{i // p.rows}][{i % p.rows}]", f"{int(x.ravel()[i])}: want 0..{INPUT_MAX}")
+            if r.HasField("update") and r.version != r.update.version:
+                raise Invalid("version", f"{r.version}: a run with an update expects the update's version {r.update.version}")
             with p.lock:
+                if r.HasField("update"):
+                    # The weights a training step changed, sent with its run.
+                    self._apply(p, self._checked_update(p, r.update, "update."), r.update.version)
                 if p.version != r.version:
                     raise Status(grpc.StatusCode.FAILED_PRECONDITION,
-                                 f"program {r.program} holds version {p.version}, the run expects {r.version}: send all weights")
+                                 f"program {r.program} holds version {p.version}, the run expects {r.version}: program it again")
                 y = self.device.run(p.prepared, p.sends, x, r.noise_key)
             session.runs += 1
             session.images += r.batch
