@@ -11,6 +11,10 @@
 // Usage:
 //
 //	go run ./cmd/characterize [-out DIR] [-device chip|mock|ideal] [-chip SEED] [-seed SEED] [-repeats N] [-sends N]
+//	go run ./cmd/characterize -device remote -remote HOST:PORT [-token-file F] [-tls-ca F] ...
+//
+// With -device remote it characterises the chip a server of the chip
+// protocol serves (cmd/chipd, or a real chip's host; see docs/remote.md).
 package main
 
 import (

@@ -106,6 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"Trains in float, moves the network to a simulated analog chip, retrains with the chip\n"+
 			"in the loop, evaluates each stage and writes results, plots and exports to -out.\n"+
 			"With no flags it reproduces the reference run committed in results/.\n"+
+			"-device remote -remote HOST:PORT trains with a chip served by cmd/chipd (docs/remote.md).\n"+
 			"The defaults shown are MNIST's; -dataset yinyang has its own (see the README).\n\nflags:\n", command(nil))
 		fs.PrintDefaults()
 	}
@@ -158,7 +159,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if len(ignored) > 0 {
-			fmt.Fprintf(stderr, "train: -eval uses only -device, -chip, -trials, -seed and -data; drop %s\n", strings.Join(ignored, " "))
+			fmt.Fprintf(stderr, "train: -eval uses only -device, -chip (or -remote and its flags), -trials, -seed and -data; drop %s\n", strings.Join(ignored, " "))
 			return 2
 		}
 		if cfg.Trials < 1 || cfg.Trials > 1000 {
