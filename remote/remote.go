@@ -344,6 +344,11 @@ func (d *Device) do(ctx context.Context, call func(context.Context) error) error
 		if !retryable(st.Code()) {
 			return err
 		}
+		if strings.Contains(st.Message(), "authentication handshake failed") {
+			// A certificate the client does not trust, or TLS on one side
+			// only: waiting will not change it.
+			return fmt.Errorf("remote: %s: TLS: %s (check -tls-ca and the server's -tls-cert): %w", d.o.Addr, st.Message(), analogmac.ErrUnavailable)
+		}
 		if first.IsZero() {
 			first = time.Now()
 			d.log.Warn("server not answering: retrying", "code", st.Code().String(), "error", st.Message(), "wait", d.o.Wait.String())
