@@ -27,6 +27,8 @@ type program struct {
 	d  *Device
 	id uint64
 
+	shape analogmac.Matrix // without weights: what Matrix returns
+
 	mu      chanMutex
 	m       analogmac.Matrix // Weights: the current weights
 	version uint64           // of m.Weights
@@ -79,7 +81,9 @@ func (d *Device) Program(ctx context.Context, m analogmac.Matrix) (analogmac.Pro
 		return nil, err
 	}
 	m.Weights = slices.Clone(m.Weights)
-	p := &program{d: d, id: d.nextID.Add(1), m: m, version: 1, mu: make(chanMutex, 1)}
+	shape := m
+	shape.Weights = nil
+	p := &program{d: d, id: d.nextID.Add(1), shape: shape, m: m, version: 1, mu: make(chanMutex, 1)}
 	if err := p.mu.lock(ctx); err != nil {
 		return nil, err
 	}
@@ -131,11 +135,7 @@ func (p *program) ensure(ctx context.Context) error {
 }
 
 // Matrix implements analogmac.Program.
-func (p *program) Matrix() analogmac.Matrix {
-	m := p.m
-	m.Weights = nil
-	return m
-}
+func (p *program) Matrix() analogmac.Matrix { return p.shape }
 
 // Close implements analogmac.Program: it frees the program on the server,
 // waiting for the server at most a few seconds.
@@ -162,9 +162,9 @@ func (p *program) Close() error {
 	return nil
 }
 
-// Update implements analogmac.Updater: it sends only the weights that
-// changed (or all of them, when that is shorter) and nothing at all when
-// none did.
+// Update implements analogmac.Updater. It checks w and keeps it; the next
+// run carries the weights that changed (or all of them, when that is
+// shorter) to the server, and nothing when none did.
 func (p *program) Update(ctx context.Context, w []int8) error {
 	d := p.d
 	if err := ctx.Err(); err != nil {
