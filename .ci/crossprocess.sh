@@ -114,7 +114,13 @@ echo "== crossprocess: chipd killed (SIGKILL) and restarted during in-the-loop t
 	-token-file "$work/token" -out "$work/restart" >/dev/null 2>"$work/restart.log" &
 trainer=$!
 pids+=($trainer)
-updates() { curl -s "http://127.0.0.1:$m1/metrics" 2>/dev/null | awk '/^chipd_requests_total\{code="OK",method="Update"\}/ {print $2}'; }
+updates() {
+	$PY -c 'import sys, urllib.request
+try:
+    for l in urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().splitlines():
+        if l.startswith("chipd_weight_updates_total "): print(l.split()[1])
+except OSError: pass' "http://127.0.0.1:$m1/metrics"
+}
 before=$(updates); before=${before:-0}
 for _ in $(seq 1 600); do
 	now=$(updates); now=${now:-0}

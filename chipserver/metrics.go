@@ -17,6 +17,7 @@ type metrics struct {
 	inflight   prometheus.Gauge
 	sessions   prometheus.Gauge
 	macs       prometheus.Counter
+	updates    prometheus.Counter
 	sessReqs   *prometheus.CounterVec // session, client
 	sessMACs   *prometheus.CounterVec // session, client
 	sessImages *prometheus.CounterVec // session, client
@@ -46,6 +47,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		macs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chipd_macs_total", Help: "Multiply-accumulates run on the device (batch x rows x cols per run).",
 		}),
+		updates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chipd_weight_updates_total", Help: "Weight updates applied, by Update or with a Run.",
+		}),
 		sessReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chipd_session_requests_total", Help: "Calls of an open session.",
 		}, []string{"session", "client"}),
@@ -59,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.errors, m.latency, m.queue, m.inflight, m.sessions, m.macs, m.sessReqs, m.sessMACs, m.sessImages} {
+	for _, c := range []prometheus.Collector{m.requests, m.errors, m.latency, m.queue, m.inflight, m.sessions, m.macs, m.updates, m.sessReqs, m.sessMACs, m.sessImages} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -571,6 +571,7 @@ func (s *Server) Update(ctx context.Context, req *chipv1.UpdateRequest) (_ *chip
 	}
 	ss.updates.Add(1)
 	s.updates.Add(1)
+	s.m.updates.Inc()
 	return &chipv1.UpdateResponse{}, nil
 }
 
@@ -650,6 +651,7 @@ func (s *Server) Run(ctx context.Context, req *chipv1.RunRequest) (_ *chipv1.Run
 				}
 				ss.updates.Add(1)
 				s.updates.Add(1)
+				s.m.updates.Inc()
 			}
 		} else {
 			p.mu.RLock()
