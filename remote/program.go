@@ -267,8 +267,15 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 		return d.closedErr("run")
 	}
 	m := p.Matrix()
-	if err := analogmac.CheckRun(dst, x, batch, m.Rows, m.Cols); err != nil {
-		return err
+	// The shapes here; the input values (a pass over every byte) the
+	// server checks with analogmac.CheckRun and names as ArgErrors do.
+	switch {
+	case batch < 1 || batch > analogmac.MaxBatch:
+		return &analogmac.ArgError{Field: "batch", Msg: fmt.Sprintf("%d: want 1..%d", batch, analogmac.MaxBatch)}
+	case len(x) != batch*m.Rows:
+		return &analogmac.ArgError{Field: "inputs", Msg: fmt.Sprintf("hold %d values, batch %d x %d rows needs %d", len(x), batch, m.Rows, batch*m.Rows)}
+	case len(dst) != batch*m.Cols:
+		return &analogmac.ArgError{Field: "outputs", Msg: fmt.Sprintf("hold %d values, batch %d x %d columns needs %d", len(dst), batch, m.Cols, batch*m.Cols)}
 	}
 	if err := d.checkSize("inputs", len(x)); err != nil {
 		return err
