@@ -11,6 +11,10 @@
 // Usage:
 //
 //	go run ./cmd/characterize [-out DIR] [-device chip|mock|ideal] [-chip SEED] [-seed SEED] [-repeats N] [-sends N]
+//	go run ./cmd/characterize -device remote -remote HOST:PORT [-token-file F] [-tls-ca F] ...
+//
+// With -device remote it characterises the chip a server of the chip
+// protocol serves (cmd/chipd, or a real chip's host; see docs/remote.md).
 package main
 
 import (
@@ -95,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case *out == "":
 		return errors.New("-out: empty directory name")
 	}
-	d, err := dev.Open()
+	d, err := dev.Open(context.Background(), nil)
 	if err != nil {
 		return err
 	}

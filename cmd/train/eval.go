@@ -37,7 +37,7 @@ func evaluate(ctx context.Context, manifest string, f evalFlags, progress, stdou
 		}
 		return 1
 	}
-	dev, err := f.device.Open()
+	dev, err := f.device.Open(ctx, log)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2

@@ -107,6 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"Trains in float, moves the network to a simulated analog chip, retrains with the chip\n"+
 			"in the loop, evaluates each stage and writes results, plots and exports to -out.\n"+
 			"With no flags it reproduces the reference run committed in results/.\n"+
+			"-device remote -remote HOST:PORT trains with a chip served by cmd/chipd (docs/remote.md).\n"+
 			"The defaults shown are MNIST's; -dataset yinyang has its own (see the README).\n\nflags:\n", command(nil))
 		fs.PrintDefaults()
 	}
@@ -123,6 +124,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Augment, "augment", cfg.Augment, "random image shifts of up to this many pixels during training (0: none)")
 	dev.Register(fs, analogmac.KindChip, 1)
 	fs.Uint64Var(&otherChip, "other-chip", otherChip, "seed of a second chip, never trained on, for the generalisation check (device chip only)")
+	dev.RegisterOther(fs)
 	fs.IntVar(&cfg.Trials, "trials", cfg.Trials, "repeats of every evaluation on a noisy device, each with fresh trial-to-trial noise")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of every other random draw: weights, shuffling, augmentation, noise")
 	fs.Float64Var(&cfg.LogitScale, "logit-scale", cfg.LogitScale, "factor from output LSB to softmax logits (0: the model's)")
@@ -158,7 +160,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if len(ignored) > 0 {
-			fmt.Fprintf(stderr, "train: -eval uses only -device, -chip, -trials, -seed and -data; drop %s\n", strings.Join(ignored, " "))
+			fmt.Fprintf(stderr, "train: -eval uses only -device, -chip (or -remote and its flags), -trials, -seed and -data; drop %s\n", strings.Join(ignored, " "))
 			return 2
 		}
 		if cfg.Trials < 1 || cfg.Trials > 1000 {
@@ -168,14 +170,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else if *resume {
 		// A resumed run is the run that was started: its configuration
 		// comes from the checkpoint, so other flags would be misleading.
+		// Only where its chips are served may change: -device remote and
+		// the servers' addresses, token and TLS.
+		usable := map[string]bool{"resume": true, "out": true, "data": true, "parallel": true, "device": true, "other-remote": true}
+		for _, n := range deviceflags.RemoteNames() {
+			usable[n] = true
+		}
 		var ignored []string
 		for name := range set {
-			if name != "resume" && name != "out" && name != "data" && name != "parallel" {
+			if !usable[name] {
 				ignored = append(ignored, "-"+name)
 			}
 		}
 		if len(ignored) > 0 {
 			fmt.Fprintf(stderr, "train: -resume continues with the checkpoint's configuration; drop %s\n", strings.Join(ignored, " "))
+			return 2
+		}
+		if set["device"] && !dev.IsRemote() {
+			fmt.Fprintf(stderr, "train: -resume uses the checkpoint's device; -device may only say remote (a server of that device at -remote)\n")
+			return 2
+		}
+		if err := dev.Check(); err != nil {
+			fmt.Fprintf(stderr, "train: bad flags:\n%v\n", err)
 			return 2
 		}
 	} else {
@@ -194,6 +210,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if dev.Kind == analogmac.KindChip && otherChip == dev.Chip {
 			problems = append(problems, fmt.Sprintf("-other-chip %d: want a chip seed different from -chip", otherChip))
+		}
+		if dev.IsRemote() && set["other-chip"] {
+			problems = append(problems, "-other-chip: with -device remote the unseen chip is served at -other-remote HOST:PORT")
 		}
 		if *parallel < 1 || *parallel > 64 {
 			problems = append(problems, fmt.Sprintf("-parallel %d: want 1..64", *parallel))
@@ -226,8 +245,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	opt := train.Options{Out: *out, Resume: *resume, Logger: logger, Progress: progress, Parallel: *parallel, Command: command(args)}
-	var inLoop, unseen analogmac.Spec
-	var hasUnseen bool
+	var recorded *train.Results // a resumed run's devices
 	if *resume {
 		ck, err := train.LoadCheckpoint(*out)
 		if err != nil {
@@ -239,32 +257,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		cfg = ck.Config
-		inLoop = ck.Results.Device
-		if ck.Results.UnseenDevice != nil {
-			unseen, hasUnseen = *ck.Results.UnseenDevice, true
-		}
-	} else {
-		inLoop, _ = dev.Spec()
-		if dev.Kind == analogmac.KindChip {
-			unseen, _ = analogmac.Preset(dev.Kind, otherChip)
-			hasUnseen = true
-		} else {
-			logger.Info("the unseen-chip evaluation needs -device chip: skipped", "device", dev.Kind)
-		}
+		recorded = &ck.Results
 	}
-	var err error
-	if opt.InLoop, err = deviceflags.OpenSpec(inLoop); err != nil {
-		fmt.Fprintln(stderr, "train: device:", err)
-		return 1
+	if code := openDevices(ctx, &opt, dev, otherChip, recorded, stderr, logger); code != 0 {
+		return code
 	}
-	defer opt.InLoop.Close()
-	if hasUnseen {
-		if opt.Unseen, err = deviceflags.OpenSpec(unseen); err != nil {
-			fmt.Fprintln(stderr, "train: unseen device:", err)
-			return 1
-		}
+	if opt.InLoop != nil {
+		defer opt.InLoop.Close()
+	}
+	if opt.Unseen != nil {
 		defer opt.Unseen.Close()
 	}
+	var err error
 	if opt.Data, err = catalog.Open(ctx, cfg.Dataset, catalog.Options{Dir: dataDir, Progress: progress, Logger: logger}); err != nil {
 		fmt.Fprintln(stderr, dataHint(err))
 		if ctx.Err() != nil {
@@ -306,6 +310,69 @@ func dataHint(err error) error {
 		return fmt.Errorf("%w\n(-data DIR names the directory of the four files)", err)
 	}
 	return err
+}
+
+// openDevices opens the device in the loop and the unseen one, if any,
+// into opt: for a new run those the flags name, for a resumed one
+// (recorded set) those it recorded, rebuilt here when simulated or reached
+// again at -remote and -other-remote (train.Run refuses a server that
+// serves another device). It returns an exit code, 0 on success.
+func openDevices(ctx context.Context, opt *train.Options, dev deviceflags.Flags, otherChip uint64, recorded *train.Results, stderr io.Writer, logger *slog.Logger) int {
+	fail := func(what string, err error) int {
+		fmt.Fprintf(stderr, "train: %s: %v\n", what, err)
+		if opt.InLoop != nil {
+			opt.InLoop.Close()
+			opt.InLoop = nil
+		}
+		switch {
+		case errors.Is(err, analogmac.ErrUnavailable):
+			return exitTempFail
+		case ctx.Err() != nil:
+			return 130
+		}
+		return 1
+	}
+	var err error
+	switch {
+	case dev.IsRemote():
+		if opt.InLoop, err = dev.Open(ctx, logger); err != nil {
+			return fail("-remote "+dev.Remote, err)
+		}
+		if opt.Unseen, err = dev.OpenOther(ctx, logger); err != nil {
+			return fail("-other-remote "+dev.OtherRemote, err)
+		}
+		if opt.Unseen == nil {
+			logger.Info("the unseen-chip evaluation needs a second server (-other-remote HOST:PORT): skipped")
+			return 0
+		}
+		if a, b := analogmac.Describe(opt.InLoop), analogmac.Describe(opt.Unseen); a.String() == b.String() {
+			opt.Unseen.Close()
+			opt.Unseen = nil
+			return fail("-other-remote "+dev.OtherRemote, fmt.Errorf("serves %s, the chip at -remote: want another chip", b))
+		}
+	case recorded != nil:
+		if opt.InLoop, err = deviceflags.OpenSpec(recorded.Device); err != nil {
+			return fail("device", err)
+		}
+		if recorded.UnseenDevice != nil {
+			if opt.Unseen, err = deviceflags.OpenSpec(*recorded.UnseenDevice); err != nil {
+				return fail("unseen device", err)
+			}
+		}
+	default:
+		if opt.InLoop, err = dev.Open(ctx, logger); err != nil {
+			return fail("device", err)
+		}
+		if dev.Kind != analogmac.KindChip {
+			logger.Info("the unseen-chip evaluation needs -device chip: skipped", "device", dev.Kind)
+			return 0
+		}
+		s, _ := analogmac.Preset(dev.Kind, otherChip)
+		if opt.Unseen, err = analogmac.New(s); err != nil {
+			return fail("unseen device", err)
+		}
+	}
+	return 0
 }
 
 // modelSpec resolves -model: a built-in name or a JSON description file.

@@ -1,51 +1,147 @@
 // Package deviceflags is how the commands open a device from their flags:
-// -device KIND and -chip SEED for the simulated devices. It is the one
-// place that knows every kind a command line can name, so cmd/train,
+// -device KIND and -chip SEED for the simulated devices, -device remote
+// with -remote ADDR (and -token-file, -tls-ca, ...) for a chip served by
+// cmd/chipd or any other server of the chip protocol. It is the one place
+// that knows every kind a command line can name, so cmd/train,
 // cmd/characterize and the others take the same flags with the same
 // meaning.
 package deviceflags
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/internal/token"
+	"github.com/analogloop/analogloop/remote"
 )
+
+// KindRemote is the -device of a chip reached over the network.
+const KindRemote = "remote"
 
 // Flags are the device flags of one command.
 type Flags struct {
 	Kind string // -device
 	Chip uint64 // -chip
+
+	// A remote device (-device remote).
+	Remote        string        // -remote ADDR
+	OtherRemote   string        // -other-remote ADDR (RegisterOther)
+	TokenFile     string        // -token-file; "" reads $ANALOGLOOP_CHIP_TOKEN
+	TLSCA         string        // -tls-ca: CA certificates (PEM); "" plaintext
+	TLSServerName string        // -tls-server-name
+	Wait          time.Duration // -remote-wait
+	CallTimeout   time.Duration // -remote-timeout
+
+	local bool // RegisterLocal: no remote kind
 }
 
-// Register defines -device and -chip on fs with the given defaults.
+// Register defines -device, -chip and the remote device's flags on fs with
+// the given defaults.
 func (f *Flags) Register(fs *flag.FlagSet, kind string, chip uint64) {
 	f.Kind, f.Chip = kind, chip
-	fs.StringVar(&f.Kind, "device", kind, "device: "+strings.Join(Kinds(), ", "))
+	fs.StringVar(&f.Kind, "device", kind, "device: "+strings.Join(Kinds(), ", ")+" (remote: a chip served by cmd/chipd or another server of the chip protocol, at -remote)")
+	fs.Uint64Var(&f.Chip, "chip", chip, "chip seed: which simulated chip (the same seed is always the same chip)")
+	fs.StringVar(&f.Remote, "remote", "", "with -device remote: the chip server's host:port")
+	fs.StringVar(&f.TokenFile, "token-file", "", "with -device remote: file holding the server's bearer token (default: $"+token.Env+")")
+	fs.StringVar(&f.TLSCA, "tls-ca", "", "with -device remote: PEM file of the CA that signed the server's certificate (default: no TLS)")
+	fs.StringVar(&f.TLSServerName, "tls-server-name", "", "with -tls-ca: the name in the server's certificate (default: the host of -remote)")
+	fs.DurationVar(&f.Wait, "remote-wait", remote.DefaultWait, "with -device remote: how long to wait for an unreachable or busy server before giving up")
+	fs.DurationVar(&f.CallTimeout, "remote-timeout", remote.DefaultCallTimeout, "with -device remote: deadline of one call to the server")
+}
+
+// RegisterOther defines -other-remote: the server of a second chip (a
+// command's unseen chip).
+func (f *Flags) RegisterOther(fs *flag.FlagSet) {
+	fs.StringVar(&f.OtherRemote, "other-remote", "", "with -device remote: host:port of a server of a second chip, never trained on, for the unseen-chip evaluation (same token and TLS as -remote; without it that evaluation is skipped)")
+}
+
+// RegisterLocal defines only -device and -chip, for the local kinds: what
+// a server (cmd/chipd) serves.
+func (f *Flags) RegisterLocal(fs *flag.FlagSet, kind string, chip uint64) {
+	f.Kind, f.Chip, f.local = kind, chip, true
+	fs.StringVar(&f.Kind, "device", kind, "device: "+strings.Join(analogmac.Kinds(), ", "))
 	fs.Uint64Var(&f.Chip, "chip", chip, "chip seed: which simulated chip (the same seed is always the same chip)")
 }
 
 // Kinds lists what -device accepts.
-func Kinds() []string { return analogmac.Kinds() }
+func Kinds() []string { return append(analogmac.Kinds(), KindRemote) }
 
 // Names reports the flags Register defines, for commands that check which
 // flags apply.
-func Names() []string { return []string{"device", "chip"} }
+func Names() []string { return append([]string{"device", "chip"}, RemoteNames()...) }
+
+// RemoteNames reports the flags that say how to reach a server: what a
+// resumed run may give again, since a server's address is not part of the
+// run.
+func RemoteNames() []string {
+	return []string{"remote", "token-file", "tls-ca", "tls-server-name", "remote-wait", "remote-timeout"}
+}
+
+// IsRemote reports whether the flags name a remote device.
+func (f *Flags) IsRemote() bool { return f.Kind == KindRemote }
 
 // Check reports a flag value that cannot work, naming the flag.
 func (f *Flags) Check() error {
-	if _, err := analogmac.Preset(f.Kind, f.Chip); err != nil {
-		return fmt.Errorf("-device %s: want one of %s", f.Kind, strings.Join(Kinds(), ", "))
+	var errs []error
+	if f.IsRemote() && !f.local {
+		if f.Remote == "" {
+			errs = append(errs, errors.New("-device remote: give the server's address with -remote HOST:PORT"))
+		}
+		if f.Wait <= 0 {
+			errs = append(errs, fmt.Errorf("-remote-wait %v: want a positive duration", f.Wait))
+		}
+		if f.CallTimeout <= 0 {
+			errs = append(errs, fmt.Errorf("-remote-timeout %v: want a positive duration", f.CallTimeout))
+		}
+		if _, err := token.Load(f.TokenFile); err != nil {
+			errs = append(errs, fmt.Errorf("-token-file: %v", err))
+		}
+		if f.TLSCA != "" {
+			if _, err := remote.TLSConfig(f.TLSCA, ""); err != nil {
+				errs = append(errs, fmt.Errorf("-tls-ca: %v", err))
+			}
+		}
+	} else {
+		kinds := Kinds()
+		if f.local {
+			kinds = analogmac.Kinds()
+		}
+		if _, err := analogmac.Preset(f.Kind, f.Chip); err != nil {
+			errs = append(errs, fmt.Errorf("-device %s: want one of %s", f.Kind, strings.Join(kinds, ", ")))
+		}
+		if f.Remote != "" || f.OtherRemote != "" {
+			errs = append(errs, fmt.Errorf("-remote and -other-remote need -device remote (not %s)", f.Kind))
+		}
 	}
-	return nil
+	if f.TLSServerName != "" && f.TLSCA == "" {
+		errs = append(errs, errors.New("-tls-server-name needs -tls-ca"))
+	}
+	return errors.Join(errs...)
 }
 
-// Spec is the Spec of the device the flags name.
-func (f *Flags) Spec() (analogmac.Spec, error) { return analogmac.Preset(f.Kind, f.Chip) }
+// Spec is the Spec of the simulated device the flags name. A remote
+// device's Spec is known only once connected: see Open.
+func (f *Flags) Spec() (analogmac.Spec, error) {
+	if f.IsRemote() {
+		return analogmac.Spec{}, errors.New("deviceflags: a remote device describes itself once opened")
+	}
+	return analogmac.Preset(f.Kind, f.Chip)
+}
 
-// Open opens the device the flags name.
-func (f *Flags) Open() (analogmac.Device, error) {
+// Open opens the device the flags name. A remote device is dialled (log
+// receives its reconnections; nil: slog.Default()), waiting up to
+// -remote-wait for a server that is not up yet.
+func (f *Flags) Open(ctx context.Context, log *slog.Logger) (analogmac.Device, error) {
+	if f.IsRemote() {
+		return f.dial(ctx, f.Remote, log)
+	}
 	s, err := f.Spec()
 	if err != nil {
 		return nil, err
@@ -53,6 +149,35 @@ func (f *Flags) Open() (analogmac.Device, error) {
 	return analogmac.New(s)
 }
 
+// OpenOther opens the device at -other-remote, with the token and TLS of
+// -remote; nil without -other-remote.
+func (f *Flags) OpenOther(ctx context.Context, log *slog.Logger) (analogmac.Device, error) {
+	if f.OtherRemote == "" {
+		return nil, nil
+	}
+	return f.dial(ctx, f.OtherRemote, log)
+}
+
+func (f *Flags) dial(ctx context.Context, addr string, log *slog.Logger) (analogmac.Device, error) {
+	tok, err := token.Load(f.TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	o := remote.Options{Addr: addr, Token: tok, Wait: f.Wait, CallTimeout: f.CallTimeout, Logger: log}
+	if f.TLSCA != "" {
+		if o.TLS, err = remote.TLSConfig(f.TLSCA, f.TLSServerName); err != nil {
+			return nil, err
+		}
+	}
+	return remote.Dial(ctx, o)
+}
+
 // OpenSpec opens a recorded device (a resumed run's): a simulated one is
-// rebuilt from its Spec.
-func OpenSpec(s analogmac.Spec) (analogmac.Device, error) { return analogmac.New(s) }
+// rebuilt from its Spec. Any other kind (a real chip's) must be reached
+// again: give -device remote -remote ADDR.
+func OpenSpec(s analogmac.Spec) (analogmac.Device, error) {
+	if !slices.Contains(analogmac.Kinds(), s.Kind) {
+		return nil, fmt.Errorf("the run used %s, which is not simulated here: give its server again with -device remote -remote HOST:PORT", s)
+	}
+	return analogmac.New(s)
+}

@@ -1,0 +1,270 @@
+package chipserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/analogloop/analogloop/analogmac"
+	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// The fuzz targets feed arbitrary bytes, decoded as a request, to the
+// server's handlers (their checks included) with a small message limit,
+// on a session that already holds a 130 x 3 program (two row blocks) at
+// version 5. Whatever the bytes, a handler must not panic and must answer
+// either success or one of the protocol's codes; INVALID_ARGUMENT must
+// name a field, in the message and in a BadRequest; and whatever it
+// accepted must be what analogmac.Check and CheckRun accept. Seeds live in
+// testdata/fuzz/<target>/.
+
+const fuzzRows, fuzzCols, fuzzVersion = 130, 3, 5
+
+func fuzzServer(t testing.TB) (*Server, string) {
+	d, err := analogmac.NewDevice(analogmac.KindChip, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Device: d, Logger: slog.New(slog.DiscardHandler), MaxMessageBytes: 1 << 16, MaxWeights: 1 << 15, MaxPrograms: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ctx := context.Background()
+	r, err := s.OpenSession(ctx, &chipv1.OpenSessionRequest{Client: "fuzz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := make([]byte, fuzzRows*fuzzCols)
+	for i := range w {
+		w[i] = byte(int8(i%127 - 63))
+	}
+	if _, err := s.Program(ctx, &chipv1.ProgramRequest{Session: r.Session, Program: 1, Rows: fuzzRows, Cols: fuzzCols, Sends: 2, Weights: w, Version: fuzzVersion}); err != nil {
+		t.Fatal(err)
+	}
+	return s, r.Session
+}
+
+// checkAnswer fails unless err is a status the protocol allows for a
+// request from a client, with INVALID_ARGUMENT naming its field.
+func checkAnswer(t *testing.T, err error) {
+	if err == nil {
+		return
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		t.Fatalf("not a status: %v", err)
+	}
+	switch st.Code() {
+	case codes.NotFound, codes.FailedPrecondition, codes.ResourceExhausted:
+	case codes.InvalidArgument:
+		var field string
+		for _, d := range st.Details() {
+			if br, ok := d.(*errdetails.BadRequest); ok && len(br.FieldViolations) == 1 {
+				field = br.FieldViolations[0].Field
+			}
+		}
+		if field == "" || !strings.HasPrefix(st.Message(), field+": ") {
+			t.Fatalf("INVALID_ARGUMENT %q names no field (BadRequest field %q)", st.Message(), field)
+		}
+	default:
+		t.Fatalf("code %s: %s", st.Code(), st.Message())
+	}
+}
+
+func FuzzProgram(f *testing.F) {
+	s, sess := fuzzServer(f)
+	for _, r := range seedsProgram() {
+		b, _ := proto.Marshal(r)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req chipv1.ProgramRequest
+		if proto.Unmarshal(b, &req) != nil {
+			return
+		}
+		req.Session = sess
+		_, err := s.Program(context.Background(), &req)
+		checkAnswer(t, err)
+		if err == nil {
+			m := analogmac.Matrix{Rows: int(req.Rows), Cols: int(req.Cols), Sends: int(req.Sends), Weights: int8s(req.Weights),
+				Placement: analogmac.Placement{Row: int(req.GetPlacement().GetRow()), Column: int(req.GetPlacement().GetColumn())}}
+			if cerr := analogmac.Check(m); cerr != nil {
+				t.Fatalf("accepted a matrix analogmac.Check refuses: %v", cerr)
+			}
+			if req.Program != 1 { // keep the session's room for the next input
+				s.Free(context.Background(), &chipv1.FreeRequest{Session: sess, Program: req.Program})
+			}
+		}
+	})
+}
+
+func FuzzUpdate(f *testing.F) {
+	s, sess := fuzzServer(f)
+	for _, r := range seedsUpdate() {
+		b, _ := proto.Marshal(r)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req chipv1.UpdateRequest
+		if proto.Unmarshal(b, &req) != nil {
+			return
+		}
+		req.Session = sess
+		_, err := s.Update(context.Background(), &req)
+		checkAnswer(t, err)
+		if err == nil && req.Program == 1 {
+			// Whatever was accepted must be weights in range.
+			s.mu.Lock()
+			p := s.sessions[sess].progs[1]
+			s.mu.Unlock()
+			p.mu.RLock()
+			m := p.m
+			p.mu.RUnlock()
+			if cerr := analogmac.Check(m); cerr != nil {
+				t.Fatalf("the program now holds weights analogmac.Check refuses: %v", cerr)
+			}
+		}
+	})
+}
+
+func FuzzRun(f *testing.F) {
+	s, sess := fuzzServer(f)
+	for _, r := range seedsRun() {
+		b, _ := proto.Marshal(r)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req chipv1.RunRequest
+		if proto.Unmarshal(b, &req) != nil {
+			return
+		}
+		req.Session = sess
+		r, err := s.Run(context.Background(), &req)
+		checkAnswer(t, err)
+		if err == nil && req.Update != nil {
+			// Whatever update was accepted left weights in range.
+			s.mu.Lock()
+			p := s.sessions[sess].progs[req.Program]
+			s.mu.Unlock()
+			p.mu.RLock()
+			m := p.m
+			p.mu.RUnlock()
+			if cerr := analogmac.Check(m); cerr != nil {
+				t.Fatalf("the program now holds weights analogmac.Check refuses: %v", cerr)
+			}
+		}
+		if err == nil {
+			if len(r.Outputs) != int(req.Batch)*fuzzCols {
+				t.Fatalf("%d outputs for batch %d", len(r.Outputs), req.Batch)
+			}
+			if cerr := analogmac.CheckRun(int8s(r.Outputs), req.Inputs, int(req.Batch), fuzzRows, fuzzCols); cerr != nil {
+				t.Fatalf("ran inputs analogmac.CheckRun refuses: %v", cerr)
+			}
+		}
+	})
+}
+
+// TestWriteFuzzSeeds writes the seeds above into testdata/fuzz, where go
+// test finds them: CHIPSERVER_WRITE_SEEDS=1 go test -run TestWriteFuzzSeeds.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("CHIPSERVER_WRITE_SEEDS") == "" {
+		t.Skip("set CHIPSERVER_WRITE_SEEDS=1 to rewrite testdata/fuzz")
+	}
+	for target, msgs := range map[string][]proto.Message{
+		"FuzzProgram": seedsProgram(), "FuzzUpdate": seedsUpdate(), "FuzzRun": seedsRun(),
+	} {
+		dir := filepath.Join("testdata", "fuzz", target)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range msgs {
+			b, _ := proto.Marshal(m)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func seedsProgram() []proto.Message {
+	return []proto.Message{
+		&chipv1.ProgramRequest{Program: 2, Rows: 2, Cols: 2, Sends: 1, Weights: []byte{1, 2, 3, 0xc1}},
+		&chipv1.ProgramRequest{Program: 3, Rows: 1, Cols: 1, Sends: 1024, Weights: []byte{0x40}},
+		&chipv1.ProgramRequest{Program: 2, Rows: 3, Cols: 300, Sends: 3, Placement: &chipv1.Placement{Row: 120, Column: 400}, Weights: make([]byte, 900)},
+		&chipv1.ProgramRequest{Program: 1, Rows: 1 << 14, Cols: 1 << 14, Sends: 1},
+	}
+}
+
+func seedsUpdate() []proto.Message {
+	return []proto.Message{
+		&chipv1.UpdateRequest{Program: 1, BaseVersion: fuzzVersion, Version: fuzzVersion + 1, Weights: &chipv1.UpdateRequest_Changes{Changes: &chipv1.Changes{Gaps: []uint32{0, 5, 300}, Values: []byte{1, 0xff, 63}}}},
+		&chipv1.UpdateRequest{Program: 1, BaseVersion: fuzzVersion, Version: fuzzVersion, Weights: &chipv1.UpdateRequest_Changes{Changes: &chipv1.Changes{Gaps: []uint32{389}, Values: []byte{64}}}},
+		&chipv1.UpdateRequest{Program: 1, Version: 9, Weights: &chipv1.UpdateRequest_All{All: make([]byte, fuzzRows*fuzzCols)}},
+		&chipv1.UpdateRequest{Program: 1, BaseVersion: 1, Version: 2, Weights: &chipv1.UpdateRequest_Changes{Changes: &chipv1.Changes{Gaps: []uint32{4294967295}, Values: []byte{1}}}},
+		&chipv1.UpdateRequest{Program: 7},
+	}
+}
+
+func seedsRun() []proto.Message {
+	return []proto.Message{
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 1, Inputs: make([]byte, fuzzRows), NoiseKey: 7},
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 2, Inputs: append(make([]byte, 2*fuzzRows-1), 32)},
+		&chipv1.RunRequest{Program: 1, Version: 4, Batch: 1, Inputs: make([]byte, fuzzRows)},
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 1 << 16},
+		&chipv1.RunRequest{Program: 2, Batch: 1},
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion + 1, Batch: 1, Inputs: make([]byte, fuzzRows),
+			Update: &chipv1.UpdateRequest{BaseVersion: fuzzVersion, Version: fuzzVersion + 1, Weights: &chipv1.UpdateRequest_Changes{Changes: &chipv1.Changes{Gaps: []uint32{3, 0}, Values: []byte{7, 0xc2}}}}},
+		&chipv1.RunRequest{Program: 1, Version: 9, Batch: 1, Inputs: make([]byte, fuzzRows),
+			Update: &chipv1.UpdateRequest{Version: 9, Weights: &chipv1.UpdateRequest_All{All: make([]byte, fuzzRows*fuzzCols)}}},
+	}
+}
+
+// FuzzSessionCalls: the same bytes as an OpenSessionRequest, a
+// FreeRequest and a CloseSessionRequest (on the fuzz session, whose
+// program 1 must survive a Free of another id).
+func FuzzSessionCalls(f *testing.F) {
+	s, sess := fuzzServer(f)
+	for _, m := range []proto.Message{
+		&chipv1.OpenSessionRequest{Client: "train pid 1 on host"},
+		&chipv1.OpenSessionRequest{Client: strings.Repeat("x", 201)},
+		&chipv1.FreeRequest{Program: 9},
+		&chipv1.CloseSessionRequest{Session: "nonexistent"},
+	} {
+		b, _ := proto.Marshal(m)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ctx := context.Background()
+		var open chipv1.OpenSessionRequest
+		if proto.Unmarshal(b, &open) == nil {
+			r, err := s.OpenSession(ctx, &open)
+			checkAnswer(t, err)
+			if err == nil {
+				if len(open.Client) > maxClientName {
+					t.Fatalf("accepted a client name of %d bytes", len(open.Client))
+				}
+				s.CloseSession(ctx, &chipv1.CloseSessionRequest{Session: r.Session})
+			}
+		}
+		var free chipv1.FreeRequest
+		if proto.Unmarshal(b, &free) == nil && free.Program != 1 {
+			free.Session = sess
+			_, err := s.Free(ctx, &free)
+			checkAnswer(t, err)
+		}
+		var cl chipv1.CloseSessionRequest
+		if proto.Unmarshal(b, &cl) == nil && cl.Session != sess {
+			_, err := s.CloseSession(ctx, &cl)
+			checkAnswer(t, err)
+		}
+	})
+}

@@ -1,0 +1,153 @@
+package chipserver
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/analogloop/analogloop/analogmac"
+	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
+)
+
+// The checks of every request field. They run before anything is queued or
+// allocated in proportion to a request's numbers: a field out of range is
+// refused with INVALID_ARGUMENT naming it, exactly as analogmac.Check and
+// analogmac.CheckRun would refuse it (they run too, on what these checks
+// let through), never clipped. The fuzz tests feed them arbitrary bytes.
+
+// maxClientName bounds OpenSessionRequest.client.
+const maxClientName = 200
+
+// int8s views b as int8 values without copying.
+func int8s(b []byte) []int8 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
+}
+
+// checkWeights reports the first weight outside -WeightMax..WeightMax,
+// named as the matrix element it is.
+func checkWeights(field string, w []int8, cols int) error {
+	for i, v := range w {
+		if v > analogmac.WeightMax || v < -analogmac.WeightMax {
+			return invalid(fmt.Sprintf("%s[%d][%d]", field, i/cols, i%cols), "%d: want -%d..%d", v, analogmac.WeightMax, analogmac.WeightMax)
+		}
+	}
+	return nil
+}
+
+// programMatrix validates a ProgramRequest against the server's limits and
+// returns the matrix it asks for; its Weights alias req.Weights.
+func (s *Server) programMatrix(req *chipv1.ProgramRequest) (analogmac.Matrix, error) {
+	var m analogmac.Matrix
+	switch {
+	case req.Program == 0:
+		return m, invalid("program", "0: want the client's id of this program, 1 or more")
+	case req.Rows < 1 || req.Rows > analogmac.MaxRows:
+		return m, invalid("rows", "%d: want 1..%d", req.Rows, analogmac.MaxRows)
+	case req.Cols < 1 || req.Cols > analogmac.MaxCols:
+		return m, invalid("cols", "%d: want 1..%d", req.Cols, analogmac.MaxCols)
+	case req.Sends < 1 || req.Sends > analogmac.MaxSends:
+		return m, invalid("sends", "%d: want 1..%d", req.Sends, analogmac.MaxSends)
+	}
+	n := uint64(req.Rows) * uint64(req.Cols)
+	if uint64(len(req.Weights)) != n {
+		return m, invalid("weights", "hold %d values, rows %d x cols %d needs %d", len(req.Weights), req.Rows, req.Cols, n)
+	}
+	pl := req.GetPlacement()
+	if pl.GetRow() >= analogmac.BlockRows {
+		return m, invalid("placement.row", "%d: want 0..%d", pl.GetRow(), analogmac.BlockRows-1)
+	}
+	if pl.GetColumn() >= analogmac.ArrayCols {
+		return m, invalid("placement.column", "%d: want 0..%d", pl.GetColumn(), analogmac.ArrayCols-1)
+	}
+	m = analogmac.Matrix{
+		Rows: int(req.Rows), Cols: int(req.Cols), Sends: int(req.Sends), Weights: int8s(req.Weights),
+		Placement: analogmac.Placement{Row: int(pl.GetRow()), Column: int(pl.GetColumn())},
+	}
+	if err := checkWeights("weights", m.Weights, m.Cols); err != nil {
+		return m, err
+	}
+	// Whatever is left (the tiles fitting the array) is analogmac's.
+	if err := analogmac.Check(m); err != nil {
+		return m, toStatus(err)
+	}
+	return m, nil
+}
+
+// change is one weight an update changes.
+type change struct {
+	index int
+	value int8
+}
+
+// updateChanges validates an UpdateRequest for a program of the given
+// shape and returns either all the new weights (aliasing the request) or
+// the changes to apply.
+func updateChanges(req *chipv1.UpdateRequest, rows, cols int) (all []int8, changes []change, err error) {
+	if req.Version == req.BaseVersion && req.GetChanges() != nil {
+		return nil, nil, invalid("version", "%d equals base_version: an update makes a new version", req.Version)
+	}
+	n := rows * cols
+	switch w := req.Weights.(type) {
+	case *chipv1.UpdateRequest_All:
+		if len(w.All) != n {
+			return nil, nil, invalid("all", "hold %d values, the program's %d x %d needs %d", len(w.All), rows, cols, n)
+		}
+		all = int8s(w.All)
+		if err := checkWeights("all", all, cols); err != nil {
+			return nil, nil, err
+		}
+		return all, nil, nil
+	case *chipv1.UpdateRequest_Changes:
+		c := w.Changes
+		if len(c.Gaps) != len(c.Values) {
+			return nil, nil, invalid("changes", "%d gaps and %d values: want one value per gap", len(c.Gaps), len(c.Values))
+		}
+		if len(c.Gaps) > n {
+			return nil, nil, invalid("changes.gaps", "%d changes to a matrix of %d weights", len(c.Gaps), n)
+		}
+		changes = make([]change, len(c.Gaps))
+		idx := -1
+		for i, g := range c.Gaps {
+			// idx < n <= MaxRows*MaxCols, so this cannot overflow.
+			next := uint64(idx+1) + uint64(g)
+			if next >= uint64(n) {
+				return nil, nil, invalid(fmt.Sprintf("changes.gaps[%d]", i), "%d: index %d is beyond the program's %d weights", g, next, n)
+			}
+			idx = int(next)
+			v := int8(c.Values[i])
+			if v > analogmac.WeightMax || v < -analogmac.WeightMax {
+				return nil, nil, invalid(fmt.Sprintf("changes.values[%d]", i), "%d (weights[%d][%d]): want -%d..%d", v, idx/cols, idx%cols, analogmac.WeightMax, analogmac.WeightMax)
+			}
+			changes[i] = change{idx, v}
+		}
+		return nil, changes, nil
+	}
+	return nil, nil, invalid("weights", "missing: set all or changes")
+}
+
+// runArgs validates a RunRequest for a program of the given shape and
+// returns its inputs (aliasing the request) and an output buffer.
+func (s *Server) runArgs(req *chipv1.RunRequest, rows, cols int) (x []uint8, out []byte, err error) {
+	if req.Batch < 1 || req.Batch > analogmac.MaxBatch {
+		return nil, nil, invalid("batch", "%d: want 1..%d", req.Batch, analogmac.MaxBatch)
+	}
+	batch := int(req.Batch)
+	if len(req.Inputs) != batch*rows {
+		return nil, nil, invalid("inputs", "hold %d values, batch %d x %d rows needs %d", len(req.Inputs), batch, rows, batch*rows)
+	}
+	if out := batch * cols; out > s.maxOutput() {
+		return nil, nil, invalid("batch", "%d: its %d x %d outputs exceed the server's message limit of %d bytes: send smaller batches", batch, batch, cols, s.cfg.MaxMessageBytes)
+	}
+	// CheckRun names an input out of range as inputs[b][r].
+	out = make([]byte, batch*cols)
+	if err := analogmac.CheckRun(int8s(out), req.Inputs, batch, rows, cols); err != nil {
+		return nil, nil, toStatus(err)
+	}
+	return req.Inputs, out, nil
+}
+
+// maxOutput is the largest RunResponse.outputs that fits a message, with
+// room for the framing.
+func (s *Server) maxOutput() int { return s.cfg.MaxMessageBytes - 64 }

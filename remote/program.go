@@ -1,0 +1,355 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+	"unsafe"
+
+	"github.com/analogloop/analogloop/analogmac"
+	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// framing is room left in a message for everything but its bytes fields.
+const framing = 256
+
+// program is a weight matrix programmed on the server. It keeps its
+// current weights, so that it can program them again when the server has
+// lost them (a restart), and the weights the server holds, so that an
+// update sends only what changed. An update is sent with the next run,
+// one round trip for both. mu guards that state; a run holds it while it
+// sends an update, other runs only while they read the state.
+type program struct {
+	d  *Device
+	id uint64
+
+	shape analogmac.Matrix // without weights: what Matrix returns
+
+	mu      chanMutex
+	m       analogmac.Matrix // Weights: the current weights
+	version uint64           // of m.Weights
+	sent    []int8           // the weights the server holds, at sentVer
+	sentVer uint64
+	gen     uint64 // the session generation that holds sent; 0: none
+	closed  bool
+}
+
+// chanMutex is a mutex that a context can give up waiting for.
+type chanMutex chan struct{}
+
+func (m chanMutex) lock(ctx context.Context) error {
+	select {
+	case m <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+func (m chanMutex) unlock() { <-m }
+
+func bytesOf(w []int8) []byte {
+	if len(w) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), len(w))
+}
+
+func (d *Device) checkSize(field string, n int) error {
+	if n+framing > d.maxMsg {
+		return &analogmac.ArgError{Field: field, Msg: fmt.Sprintf("%d bytes exceed the server's message limit of %d bytes", n, d.maxMsg)}
+	}
+	return nil
+}
+
+// Program implements analogmac.Device: it checks m, sends it to the
+// server and returns a Program that also implements analogmac.Updater.
+func (d *Device) Program(ctx context.Context, m analogmac.Matrix) (analogmac.Program, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if d.closed.Load() {
+		return nil, d.closedErr("program")
+	}
+	if err := analogmac.Check(m); err != nil {
+		return nil, err
+	}
+	if err := d.checkSize("weights", len(m.Weights)); err != nil {
+		return nil, err
+	}
+	m.Weights = slices.Clone(m.Weights)
+	shape := m
+	shape.Weights = nil
+	p := &program{d: d, id: d.nextID.Add(1), shape: shape, m: m, version: 1, mu: make(chanMutex, 1)}
+	if err := p.mu.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer p.mu.unlock()
+	if err := p.ensure(ctx); err != nil {
+		return nil, d.err(err)
+	}
+	return p, nil
+}
+
+// ensure makes sure the server holds p in the current session, sending it
+// (again) when not. p.mu is held.
+func (p *program) ensure(ctx context.Context) error {
+	d := p.d
+	for tries := 0; ; tries++ {
+		sess, gen, err := d.session(ctx)
+		if err != nil {
+			return err
+		}
+		if p.gen == gen {
+			return nil
+		}
+		m := p.m
+		req := &chipv1.ProgramRequest{
+			Session: sess, Program: p.id, Rows: uint32(m.Rows), Cols: uint32(m.Cols), Sends: uint32(m.Sends),
+			Placement: &chipv1.Placement{Row: uint32(m.Placement.Row), Column: uint32(m.Placement.Column)},
+			Weights:   bytesOf(m.Weights), Version: p.version,
+		}
+		err = d.do(ctx, func(c context.Context) error {
+			_, err := d.api.Program(c, req)
+			return err
+		})
+		d.weightMsgs.Add(int64(proto.Size(req)))
+		if err == nil {
+			d.programs.Add(1)
+			if p.gen != 0 || tries > 0 {
+				d.reprograms.Add(1)
+			}
+			p.gen = gen
+			p.sent = append(p.sent[:0], m.Weights...)
+			p.sentVer = p.version
+			return nil
+		}
+		if status.Code(err) != codes.NotFound || tries >= maxRecoveries {
+			return err
+		}
+		d.lost(gen) // the session is gone: open another
+	}
+}
+
+// Matrix implements analogmac.Program.
+func (p *program) Matrix() analogmac.Matrix { return p.shape }
+
+// Close implements analogmac.Program: it frees the program on the server,
+// waiting for the server at most a few seconds.
+func (p *program) Close() error {
+	p.mu <- struct{}{}
+	defer p.mu.unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	d := p.d
+	if d.closed.Load() || p.gen == 0 {
+		return nil
+	}
+	d.smu.Lock()
+	sess, gen := d.sess, d.gen
+	d.smu.Unlock()
+	if sess != "" && gen == p.gen {
+		ctx, cancel := context.WithTimeout(context.Background(), min(d.o.CallTimeout, 5*time.Second))
+		_, _ = d.api.Free(ctx, &chipv1.FreeRequest{Session: sess, Program: p.id})
+		cancel()
+	}
+	p.m.Weights = nil
+	return nil
+}
+
+// Update implements analogmac.Updater. It checks w and keeps it; the next
+// run carries the weights that changed (or all of them, when that is
+// shorter) to the server, and nothing when none did.
+func (p *program) Update(ctx context.Context, w []int8) error {
+	d := p.d
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.closed.Load() {
+		return d.closedErr("update")
+	}
+	m := p.Matrix()
+	m.Weights = w
+	if err := analogmac.Check(m); err != nil {
+		return err
+	}
+	if err := p.mu.lock(ctx); err != nil {
+		return err
+	}
+	defer p.mu.unlock()
+	if p.closed {
+		return d.closedErr("update")
+	}
+	if !slices.Equal(p.m.Weights, w) {
+		// Sent with the next run.
+		copy(p.m.Weights, w)
+		p.version++
+	}
+	return nil
+}
+
+// pending returns the update the next run carries, nil if none: the
+// changes from the weights the server holds, or all weights when that is
+// shorter (and always in naive mode). p.mu is held.
+func (p *program) pending() *chipv1.UpdateRequest {
+	naive := p.d.o.Naive
+	if p.version == p.sentVer && !naive {
+		return nil
+	}
+	if naive {
+		p.version++ // a new version for every batch
+	}
+	u := &chipv1.UpdateRequest{BaseVersion: p.sentVer, Version: p.version}
+	if ch, ok := changes(p.sent, p.m.Weights); ok && !naive {
+		u.Weights = &chipv1.UpdateRequest_Changes{Changes: ch}
+	} else {
+		u.Weights = &chipv1.UpdateRequest_All{All: bytesOf(p.m.Weights)}
+	}
+	return u
+}
+
+func (d *Device) sessionID() string {
+	d.smu.Lock()
+	defer d.smu.Unlock()
+	return d.sess
+}
+
+// changes codes the difference from old to w as Changes, and reports
+// whether that is shorter than all the weights.
+func changes(old, w []int8) (*chipv1.Changes, bool) {
+	size, n := 0, 0
+	last := -1
+	for i := range w {
+		if w[i] != old[i] {
+			size += varintLen(uint64(i-last-1)) + 1
+			last = i
+			n++
+			if size >= len(w) {
+				return nil, false
+			}
+		}
+	}
+	ch := &chipv1.Changes{Gaps: make([]uint32, 0, n), Values: make([]byte, 0, n)}
+	last = -1
+	for i := range w {
+		if w[i] != old[i] {
+			ch.Gaps = append(ch.Gaps, uint32(i-last-1))
+			ch.Values = append(ch.Values, byte(w[i]))
+			last = i
+		}
+	}
+	return ch, true
+}
+
+func varintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// Run implements analogmac.Program. The request carries the noise key, so
+// a run repeated after a lost answer or a server restart is answered
+// identically.
+func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noise uint64) error {
+	d := p.d
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.closed.Load() {
+		return d.closedErr("run")
+	}
+	m := p.Matrix()
+	// The shapes here; the input values (a pass over every byte) the
+	// server checks with analogmac.CheckRun and names as ArgErrors do.
+	switch {
+	case batch < 1 || batch > analogmac.MaxBatch:
+		return &analogmac.ArgError{Field: "batch", Msg: fmt.Sprintf("%d: want 1..%d", batch, analogmac.MaxBatch)}
+	case len(x) != batch*m.Rows:
+		return &analogmac.ArgError{Field: "inputs", Msg: fmt.Sprintf("hold %d values, batch %d x %d rows needs %d", len(x), batch, m.Rows, batch*m.Rows)}
+	case len(dst) != batch*m.Cols:
+		return &analogmac.ArgError{Field: "outputs", Msg: fmt.Sprintf("hold %d values, batch %d x %d columns needs %d", len(dst), batch, m.Cols, batch*m.Cols)}
+	}
+	if err := d.checkSize("inputs", len(x)); err != nil {
+		return err
+	}
+	if err := d.checkSize("outputs", len(dst)); err != nil {
+		return err
+	}
+	for tries := 0; ; tries++ {
+		if err := p.mu.lock(ctx); err != nil {
+			return err
+		}
+		if p.closed {
+			p.mu.unlock()
+			return d.closedErr("run")
+		}
+		if err := p.ensure(ctx); err != nil {
+			p.mu.unlock()
+			return d.err(err)
+		}
+		gen := p.gen
+		req := &chipv1.RunRequest{Session: d.sessionID(), Program: p.id, Version: p.version, Batch: uint32(batch), Inputs: x, NoiseKey: noise}
+		locked := true
+		if req.Update = p.pending(); req.Update == nil {
+			// Nothing to change on the server: let other runs go.
+			p.mu.unlock()
+			locked = false
+		} else {
+			req.Version = req.Update.Version
+			d.updates.Add(1)
+			d.weightMsgs.Add(int64(proto.Size(req.Update)))
+			if req.Update.GetChanges() != nil {
+				d.sparse.Add(1)
+			}
+		}
+		var r *chipv1.RunResponse
+		err := d.do(ctx, func(c context.Context) (err error) {
+			r, err = d.api.Run(c, req)
+			return err
+		})
+		code := status.Code(err)
+		if locked {
+			if code == codes.OK {
+				p.sent = append(p.sent[:0], p.m.Weights...)
+				p.sentVer = p.version
+			} else {
+				p.gen = 0 // the server's weights are unknown: program anew
+			}
+			p.mu.unlock()
+		}
+		switch code {
+		case codes.OK:
+			if len(r.Outputs) != len(dst) {
+				return fmt.Errorf("remote: %s answered %d outputs for batch %d x %d columns", d.o.Addr, len(r.Outputs), batch, m.Cols)
+			}
+			copy(bytesOf(dst), r.Outputs)
+			d.runs.Add(1)
+			return nil
+		case codes.NotFound, codes.FailedPrecondition:
+			if tries >= maxRecoveries {
+				return d.err(err)
+			}
+			// The server lost the program (a restart) or holds other
+			// weights: program it again and repeat the run, same key.
+			if !locked {
+				if err := p.mu.lock(ctx); err != nil {
+					return err
+				}
+				if p.gen == gen {
+					p.gen = 0
+				}
+				p.mu.unlock()
+			}
+			continue
+		}
+		return d.err(err)
+	}
+}
