@@ -47,6 +47,8 @@ type GraphOptions struct {
 // the graph also computes gradients. Close the graph to free what it
 // programmed on the device.
 func (n *Network) NewGraph(o GraphOptions) (*Graph, error) {
+	n.graphs.Lock()
+	defer n.graphs.Unlock()
 	batch, train := o.Batch, o.Train
 	if batch < 1 || batch > analogmac.MaxBatch {
 		return nil, fmt.Errorf("models: batch %d: want 1..%d", batch, analogmac.MaxBatch)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/layers"
@@ -27,6 +28,10 @@ type Network struct {
 	// softmax: the outputs span about +-100 LSB, far too peaked as logits.
 	LogitScale float64
 	Layers     []layers.Layer
+
+	// graphs serialises building graphs: Gorgonia's machine writes to the
+	// shared parameter tensors (their engine) when it is made.
+	graphs sync.Mutex
 }
 
 // New builds a built-in model (Builtin) for samples of the given geometry.
