@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
+
+	"github.com/analogloop/analogloop/internal/par"
 )
 
 // ChipConfig holds the magnitudes of a simulated chip's deviations. The
@@ -222,20 +224,36 @@ func (c *Chip) placeWeights(p *program, w []int8, tiles []Tile) {
 			p.colLin[col] = c.colLinear[pc]
 		}
 	}
-	parallel(rows, cols, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			rt := tiles[(r/BlockRows)*nct]
-			pr := rt.PhysRow + r - rt.Row0
-			for _, t := range colTiles {
-				n := t.Col1 - t.Col0
-				pairs := c.synapse[2*(pr*ArrayCols+t.PhysCol):][:2*n]
-				src := w[r*cols+t.Col0:][:n]
-				out := p.w[r*cols+t.Col0:][:n]
-				for j, v := range src {
-					// uint8(v)>>7 is 1 for a negative weight: its inhibitory synapse.
-					out[j] = float32(v) * pairs[2*j+int(uint8(v)>>7)]
-				}
+	p.place = placeBody{c: c, p: p, w: w, tiles: tiles, colTiles: colTiles, parts: parts(rows*cols, 1<<15)}
+	par.For(p.place.parts, &p.place)
+	p.place = placeBody{}
+}
+
+// placeBody writes the effective weights of a band of rows.
+type placeBody struct {
+	c               *Chip
+	p               *program
+	w               []int8
+	tiles, colTiles []Tile
+	parts           int
+}
+
+func (b *placeBody) Do(i int) {
+	c, p, cols := b.c, b.p, b.p.m.Cols
+	nct := len(b.colTiles)
+	lo, hi := par.Split(p.m.Rows, b.parts, 1, i)
+	for r := lo; r < hi; r++ {
+		rt := b.tiles[(r/BlockRows)*nct]
+		pr := rt.PhysRow + r - rt.Row0
+		for _, t := range b.colTiles {
+			n := t.Col1 - t.Col0
+			pairs := c.synapse[2*(pr*ArrayCols+t.PhysCol):][:2*n]
+			src := b.w[r*cols+t.Col0:][:n]
+			out := p.w[r*cols+t.Col0:][:n]
+			for j, v := range src {
+				// uint8(v)>>7 is 1 for a negative weight: its inhibitory synapse.
+				out[j] = float32(v) * pairs[2*j+int(uint8(v)>>7)]
 			}
 		}
-	})
+	}
 }

@@ -3,12 +3,10 @@ package analogmac
 import (
 	"context"
 	"math"
-	"runtime"
 	"sync"
-	"sync/atomic"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
+	"github.com/analogloop/analogloop/internal/par"
+	"github.com/analogloop/analogloop/internal/sgemm"
 )
 
 // noiseChunkRows is the number of batch rows whose trial noise comes from
@@ -17,10 +15,11 @@ import (
 // the number of goroutines never does.
 const noiseChunkRows = 8
 
-// parallelMinOutputs is the number of block outputs below which a call
-// finishes on the calling goroutine: starting workers costs more than it
-// saves for small products such as a 128 x 10 output layer.
-const parallelMinOutputs = 8192
+// parallelMinWork is the amount of work, in multiply-accumulates plus
+// weighted block outputs, below which a run stays on the calling
+// goroutine: waking a helper costs a few microseconds, more than it saves
+// for small products such as a 128 x 10 output layer.
+const parallelMinWork = 1 << 17
 
 // Streams of the PCG generators: the second PCG seed word, so that a chip
 // seed and a noise seed of the same value still give unrelated streams.
@@ -62,14 +61,17 @@ type program struct {
 
 	mu       sync.Mutex
 	released bool
-	x        []float32 // Batch x Rows inputs
-	acc      []float32 // one Batch x Cols product per row block
-	workers  []*worker
+	run      runBody
+	parts    []*part
+	conv     convertBody
+	place    placeBody
 }
 
-// worker is one goroutine's noise stream, reseeded for every chunk, and its
-// row of sums.
-type worker struct {
+// part is what one part of a run works in: the block sums of one chunk of
+// batch rows, a noise stream reseeded for every chunk, and one output row
+// of block sums.
+type part struct {
+	acc   []float32 // row block x noiseChunkRows x Cols
 	rng   normals
 	tot   []int32   // one output row of block sums
 	noise []float64 // one output row of standard normal numbers
@@ -100,11 +102,29 @@ func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool, pr
 
 // convertWeights writes w as float32 into p.w.
 func convertWeights(p *program, w []int8) {
-	parallel(len(w), 1, func(lo, hi int) {
-		for i, v := range w[lo:hi] {
-			p.w[lo+i] = float32(v)
-		}
-	})
+	p.conv = convertBody{dst: p.w, src: w, parts: parts(len(w), 1<<15)}
+	par.For(p.conv.parts, &p.conv)
+	p.conv = convertBody{}
+}
+
+type convertBody struct {
+	dst   []float32
+	src   []int8
+	parts int
+}
+
+func (b *convertBody) Do(i int) {
+	lo, hi := par.Split(len(b.src), b.parts, 64, i)
+	for j, v := range b.src[lo:hi] {
+		b.dst[lo+j] = float32(v)
+	}
+}
+
+// parts is how many parts n items are worth when each part should hold at
+// least least of them: at most a few per processor, so that a busy
+// processor does not hold up the others.
+func parts(n, least int) int {
+	return max(1, min(n/least, 4*par.Procs()))
 }
 
 // Update implements Updater.
@@ -134,7 +154,7 @@ func (p *program) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.released = true
-	p.w, p.x, p.acc, p.workers = nil, nil, nil, nil
+	p.w, p.parts = nil, nil
 	return nil
 }
 
@@ -151,135 +171,96 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 	if p.released || p.closed() {
 		return closedErr("run")
 	}
-	s := Shape{Batch: batch, Rows: p.m.Rows, Cols: p.m.Cols}
-	p.load(x)
-	nb := p.products(s)
-	p.finish(dst, s, nb, noise)
+	p.execute(dst, x, batch, noise)
 	return nil
 }
 
-// load converts the inputs to float32 (exact) into p.x.
-func (p *program) load(x []uint8) {
-	p.x = grow(p.x, len(x))
-	parallel(len(x), 1, func(lo, hi int) {
-		for i, v := range x[lo:hi] {
-			p.x[lo+i] = float32(v)
-		}
-	})
-}
-
-// parallelMin is the number of elements below which parallel stays on the
-// calling goroutine.
-const parallelMin = 16384
-
-// parallel calls f on contiguous parts of [0, n), one per processor when
-// the n items of size elements each are enough work. f must write disjoint
-// outputs and draw no random numbers: how the range is cut must not matter.
-func parallel(n, size int, f func(lo, hi int)) {
-	parts := min(runtime.GOMAXPROCS(0), n*size/parallelMin, n)
-	if parts <= 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for p := 1; p < parts; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(p*n/parts, (p+1)*n/parts)
-		}()
-	}
-	f(0, n/parts)
-	wg.Wait()
-}
-
-// products computes x[:, blk] @ w[blk, :] for every row block into p.acc and
-// returns the number of blocks. Integer products of 5-bit inputs and 6-bit
-// weights summed over at most BlockRows rows stay below 2^24, so float32 is
-// exact for integer weights. gonum splits a product over goroutines by
-// output blocks only, so each sum is added in the same order whatever
-// GOMAXPROCS is.
-func (p *program) products(s Shape) int {
+// execute computes a run chunk by chunk of noiseChunkRows batch rows: the
+// products of the chunk's rows with every row block (sgemm, the float32
+// arithmetic of gonum's Gemm bit for bit), then their digitisation with
+// the chunk's noise, while the sums are still in the cache. Chunk i draws
+// its noise from the stream seeded with seed ^ mix64(i), in the order
+// batch row, row block, column, so the result does not depend on which
+// goroutine runs which chunk. Float32 is exact for Ideal and Mock (integer
+// products of 5-bit inputs and 6-bit weights summed over at most BlockRows
+// rows stay below 2^24); for the chip the order of the float32 sums is
+// part of its definition.
+func (p *program) execute(dst []int8, x []uint8, batch int, seed uint64) {
+	s := Shape{Batch: batch, Rows: p.m.Rows, Cols: p.m.Cols}
 	nb := (s.Rows + BlockRows - 1) / BlockRows
-	plane := s.Batch * s.Cols
-	p.acc = grow(p.acc, nb*plane)
-	for k := range nb {
-		r0 := k * BlockRows
-		r1 := min(r0+BlockRows, s.Rows)
-		a := blas32.General{Rows: s.Batch, Cols: r1 - r0, Stride: s.Rows, Data: p.x[r0:]}
-		b := blas32.General{Rows: r1 - r0, Cols: s.Cols, Stride: s.Cols, Data: p.w[r0*s.Cols:]}
-		c := blas32.General{Rows: s.Batch, Cols: s.Cols, Stride: s.Cols, Data: p.acc[k*plane : (k+1)*plane]}
-		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, a, b, 0, c)
+	chunks := (batch + noiseChunkRows - 1) / noiseChunkRows
+	work := batch * s.Cols * (s.Rows + 16*nb)
+	n := 1
+	if work >= parallelMinWork {
+		n = min(chunks, 4*par.Procs())
 	}
-	return nb
+	for len(p.parts) < n {
+		p.parts = append(p.parts, &part{})
+	}
+	for _, pt := range p.parts[:n] {
+		pt.acc = grow(pt.acc, nb*noiseChunkRows*s.Cols)
+		pt.tot = grow(pt.tot, s.Cols)
+		pt.noise = grow(pt.noise, s.Cols)
+	}
+	p.run = runBody{p: p, dst: dst, x: x, s: s, nb: nb, seed: seed, chunks: chunks, parts: n}
+	par.For(n, &p.run)
+	p.run = runBody{}
 }
 
-// finish digitises every block output, adds the blocks and writes dst. Work
-// is split into chunks of noiseChunkRows batch rows; chunk i draws its noise
-// from the stream seeded with seed ^ mix64(i), in the order batch row, row
-// block, column, so the result does not depend on which goroutine runs
-// which chunk.
-func (p *program) finish(dst []int8, s Shape, nb int, seed uint64) {
-	chunks := (s.Batch + noiseChunkRows - 1) / noiseChunkRows
-	nw := 1
-	if nb*s.Batch*s.Cols >= parallelMinOutputs {
-		nw = min(runtime.GOMAXPROCS(0), chunks)
+// runBody is one Run as a parallel loop over parts, each a range of chunks.
+type runBody struct {
+	p      *program
+	dst    []int8
+	x      []uint8
+	s      Shape
+	nb     int
+	seed   uint64
+	chunks int
+	parts  int
+}
+
+func (r *runBody) Do(i int) {
+	c0, c1 := par.Split(r.chunks, r.parts, 1, i)
+	pt := r.p.parts[i]
+	for ch := c0; ch < c1; ch++ {
+		r.p.chunk(pt, r.dst, r.x, r.s, r.nb, ch, r.seed)
 	}
-	for len(p.workers) < nw {
-		p.workers = append(p.workers, &worker{})
+}
+
+// chunk computes and digitises batch rows [8 ch, 8 ch + 8).
+func (p *program) chunk(pt *part, dst []int8, x []uint8, s Shape, nb, ch int, seed uint64) {
+	b0 := ch * noiseChunkRows
+	b1 := min(b0+noiseChunkRows, s.Batch)
+	plane := noiseChunkRows * s.Cols
+	for blk := range nb {
+		r0 := blk * BlockRows
+		r1 := min(r0+BlockRows, s.Rows)
+		sgemm.MulU8Serial(b1-b0, s.Cols, r1-r0, x[b0*s.Rows+r0:], s.Rows, p.w[r0*s.Cols:], s.Cols, pt.acc[blk*plane:], s.Cols)
 	}
-	for _, wk := range p.workers[:nw] {
-		wk.tot = grow(wk.tot, s.Cols)
-		wk.noise = grow(wk.noise, s.Cols)
+	pt.rng.seed(seed ^ mix64(uint64(ch)))
+	switch p.kind {
+	case postIdeal:
+		p.finishIdeal(dst, s, nb, b0, b1, pt)
+	case postMock:
+		p.finishMock(dst, s, nb, b0, b1, pt)
+	case postChip:
+		p.finishChip(dst, s, nb, b0, b1, pt)
 	}
-	run := func(wk *worker, next *atomic.Int64) {
-		for {
-			ch := int(next.Add(1) - 1)
-			if ch >= chunks {
-				return
-			}
-			b0 := ch * noiseChunkRows
-			b1 := min(b0+noiseChunkRows, s.Batch)
-			wk.rng.seed(seed ^ mix64(uint64(ch)))
-			switch p.kind {
-			case postIdeal:
-				p.finishIdeal(dst, s, nb, b0, b1, wk.tot[:s.Cols])
-			case postMock:
-				p.finishMock(dst, s, nb, b0, b1, wk)
-			case postChip:
-				p.finishChip(dst, s, nb, b0, b1, wk)
-			}
-		}
-	}
-	var next atomic.Int64
-	if nw == 1 {
-		run(p.workers[0], &next)
-		return
-	}
-	var wg sync.WaitGroup
-	for _, wk := range p.workers[1:nw] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run(wk, &next)
-		}()
-	}
-	run(p.workers[0], &next)
-	wg.Wait()
 }
 
 // The finish loops run over batch rows, then row blocks, then columns, adding
 // each block's digitised outputs into tot (one row of int32 sums), so that
 // every read of acc is sequential. Noise is drawn in the same order.
 
-func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, tot []int32) {
+func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, pt *part) {
 	k := p.k
-	plane := s.Batch * s.Cols
+	tot := pt.tot[:s.Cols]
+	plane := noiseChunkRows * s.Cols
 	for b := b0; b < b1; b++ {
 		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := p.acc[blk*plane+row:][:len(tot)]
+			acc := pt.acc[blk*plane+(b-b0)*s.Cols:][:len(tot)]
 			for c, a := range acc {
 				tot[c] += clampOut(math.Floor(k * float64(a)))
 			}
@@ -288,21 +269,21 @@ func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, tot []int32) 
 	}
 }
 
-func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, wk *worker) {
+func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, pt *part) {
 	k, std := p.k, p.std
-	tot, noise := wk.tot[:s.Cols], wk.noise[:s.Cols]
+	tot, noise := pt.tot[:s.Cols], pt.noise[:s.Cols]
 	if std == 0 {
 		// No draws: Mock with zero noise is Ideal, bit for bit.
-		p.finishIdeal(dst, s, nb, b0, b1, tot)
+		p.finishIdeal(dst, s, nb, b0, b1, pt)
 		return
 	}
-	plane := s.Batch * s.Cols
+	plane := noiseChunkRows * s.Cols
 	for b := b0; b < b1; b++ {
 		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := p.acc[blk*plane+row:][:len(tot)]
-			wk.rng.fill(noise)
+			acc := pt.acc[blk*plane+(b-b0)*s.Cols:][:len(tot)]
+			pt.rng.fill(noise)
 			for c, a := range acc {
 				tot[c] += clampOut(math.Floor(k*float64(a) + std*noise[c]))
 			}
@@ -311,17 +292,17 @@ func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, wk *worker) {
 	}
 }
 
-func (p *program) finishChip(dst []int8, s Shape, nb, b0, b1 int, wk *worker) {
+func (p *program) finishChip(dst []int8, s Shape, nb, b0, b1 int, pt *part) {
 	std, invHead := p.std, p.invHead
-	plane := s.Batch * s.Cols
+	plane := noiseChunkRows * s.Cols
 	n := s.Cols
-	tot, noise := wk.tot[:n], wk.noise[:n]
+	tot, noise := pt.tot[:n], pt.noise[:n]
 	scale, off, lin := p.colScale[:n], p.colOff[:n], p.colLin[:n]
 	for b := b0; b < b1; b++ {
 		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := p.acc[blk*plane+row:][:n]
+			acc := pt.acc[blk*plane+(b-b0)*n:][:n]
 			if std == 0 {
 				for c, a := range acc {
 					v := scale[c]*float64(a) + off[c]
@@ -329,7 +310,7 @@ func (p *program) finishChip(dst []int8, s Shape, nb, b0, b1 int, wk *worker) {
 				}
 				continue
 			}
-			wk.rng.fill(noise)
+			pt.rng.fill(noise)
 			for c, a := range acc {
 				v := scale[c]*float64(a) + off[c] + std*noise[c]
 				tot[c] += clampOut(math.Floor(saturate(v, lin[c], invHead)))

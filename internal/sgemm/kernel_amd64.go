@@ -2,7 +2,11 @@
 
 package sgemm
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/analogloop/analogloop/internal/x86"
+)
 
 // tileArgs is what a kernel reads: four rows of op(a) (row r at l = 0), the
 // four rows of the c block it writes, the first row of b under the block,
@@ -30,7 +34,7 @@ func init() {
 	for i := range u8f32 {
 		u8f32[i] = float32(i)
 	}
-	useAsm = hasAVX2()
+	useAsm = x86.AVX2
 }
 
 var useAsm bool
@@ -50,28 +54,6 @@ func k4x16u(t *tileArgs)
 
 //go:noescape
 func k4x8mu(t *tileArgs)
-
-func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-func xgetbv() (eax, edx uint32)
-
-// hasAVX2 reports whether the processor and the operating system support
-// AVX2 (the OS must save the YMM registers).
-func hasAVX2() bool {
-	maxID, _, _, _ := cpuid(0, 0)
-	if maxID < 7 {
-		return false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const osxsave, avx = 1 << 27, 1 << 28
-	if ecx1&osxsave == 0 || ecx1&avx == 0 {
-		return false
-	}
-	if xcr0, _ := xgetbv(); xcr0&6 != 6 {
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	return ebx7&(1<<5) != 0
-}
 
 // rowsAsm computes rows [r0, r1) of c with the kernels: full 16-column
 // blocks, then the remaining columns 8 at a time under a mask. A last group

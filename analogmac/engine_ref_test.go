@@ -1,0 +1,124 @@
+package analogmac
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// refRun is the data path as it was before the engine was optimised
+// (commit ddaf8e2): inputs converted to float32, one gonum Gemm per row
+// block over the whole batch, then the digitisation loops, serially. The
+// optimised engine must give exactly its outputs: the default training
+// run's results depend on every bit, and for the chip the order of the
+// float32 sums is part of the definition.
+func refRun(p *program, x []uint8, batch int, seed uint64) []int8 {
+	s := Shape{Batch: batch, Rows: p.m.Rows, Cols: p.m.Cols}
+	xf := make([]float32, len(x))
+	for i, v := range x {
+		xf[i] = float32(v)
+	}
+	nb := (s.Rows + BlockRows - 1) / BlockRows
+	plane := s.Batch * s.Cols
+	acc := make([]float32, nb*plane)
+	for k := range nb {
+		r0 := k * BlockRows
+		r1 := min(r0+BlockRows, s.Rows)
+		a := blas32.General{Rows: s.Batch, Cols: r1 - r0, Stride: s.Rows, Data: xf[r0:]}
+		b := blas32.General{Rows: r1 - r0, Cols: s.Cols, Stride: s.Cols, Data: p.w[r0*s.Cols:]}
+		c := blas32.General{Rows: s.Batch, Cols: s.Cols, Stride: s.Cols, Data: acc[k*plane : (k+1)*plane]}
+		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, a, b, 0, c)
+	}
+	dst := make([]int8, batch*s.Cols)
+	tot := make([]int32, s.Cols)
+	noise := make([]float64, s.Cols)
+	var rng normals
+	for ch := 0; ch*noiseChunkRows < batch; ch++ {
+		rng.seed(seed ^ mix64(uint64(ch)))
+		for b := ch * noiseChunkRows; b < min(batch, (ch+1)*noiseChunkRows); b++ {
+			row := b * s.Cols
+			clear(tot)
+			for blk := range nb {
+				a := acc[blk*plane+row:][:s.Cols]
+				noisy := p.kind != postIdeal && p.std != 0
+				if noisy {
+					rng.fill(noise)
+				}
+				for c, a := range a {
+					var v float64
+					switch {
+					case p.kind == postChip && noisy:
+						v = saturate(p.colScale[c]*float64(a)+p.colOff[c]+p.std*noise[c], p.colLin[c], p.invHead)
+					case p.kind == postChip:
+						v = saturate(p.colScale[c]*float64(a)+p.colOff[c], p.colLin[c], p.invHead)
+					case noisy:
+						v = p.k*float64(a) + p.std*noise[c]
+					default:
+						v = p.k * float64(a)
+					}
+					tot[c] += clampOut(math.Floor(v))
+				}
+			}
+			store(dst[row:][:s.Cols], tot)
+		}
+	}
+	return dst
+}
+
+// TestEngineMatchesReference runs every device kind on shapes that cover
+// row blocks, partial chunks, wide and narrow outputs, with several keys,
+// serially and in parallel, and compares every output with refRun.
+func TestEngineMatchesReference(t *testing.T) {
+	shapes := append([]Shape{
+		{Batch: 2500, Rows: 100, Cols: 20},
+		{Batch: 100, Rows: 128, Cols: 10},
+		{Batch: 61, Rows: 255, Cols: 33},
+	}, testShapes...)
+	for _, procs := range []int{1, 3} {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		rng := rand.New(rand.NewPCG(5, uint64(procs)))
+		for _, kind := range append(Kinds(), "quiet-chip") {
+			for _, s := range shapes {
+				name := fmt.Sprintf("procs%d/%s/%dx%dx%d", procs, kind, s.Batch, s.Rows, s.Cols)
+				var d Device
+				var err error
+				if kind == "quiet-chip" {
+					cfg := DefaultChipConfig()
+					cfg.TrialNoiseStd = 0
+					d, err = NewChip(1, cfg)
+				} else {
+					d, err = NewDevice(kind, 1)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				x, w := randomOperands(rng, s)
+				p := Placement{}
+				if s.Cols <= BlockCols {
+					p.Column = rng.IntN(ArrayCols - s.Cols + 1)
+				}
+				prog, err := d.Program(context.Background(), Matrix{Rows: s.Rows, Cols: s.Cols, Weights: w, Sends: 1 + rng.IntN(8), Placement: p})
+				if err != nil {
+					t.Fatal(err)
+				}
+				dst := make([]int8, s.Batch*s.Cols)
+				for key := uint64(1); key <= 3; key++ {
+					if err := prog.Run(context.Background(), dst, x, s.Batch, key*0x9e37); err != nil {
+						t.Fatal(err)
+					}
+					want := refRun(prog.(*program), x, s.Batch, key*0x9e37)
+					if i := firstDiff(dst, want); i >= 0 {
+						t.Fatalf("%s key %d: output %d is %d, the reference engine gives %d", name, key, i, dst[i], want[i])
+					}
+				}
+				prog.Close()
+			}
+		}
+	}
+}
