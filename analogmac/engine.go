@@ -74,7 +74,7 @@ type part struct {
 	acc   []float32 // row block x noiseChunkRows x Cols
 	rng   normals
 	tot   []int32   // one output row of block sums
-	noise []float64 // one output row of standard normal numbers
+	noise []float64 // the chunk's standard normal numbers
 }
 
 // newProgram validates m and returns a program whose weights prepare
@@ -200,7 +200,9 @@ func (p *program) execute(dst []int8, x []uint8, batch int, seed uint64) {
 	for _, pt := range p.parts[:n] {
 		pt.acc = grow(pt.acc, nb*noiseChunkRows*s.Cols)
 		pt.tot = grow(pt.tot, s.Cols)
-		pt.noise = grow(pt.noise, s.Cols)
+		if p.kind != postIdeal && p.std != 0 {
+			pt.noise = grow(pt.noise, noiseChunkRows*nb*s.Cols)
+		}
 	}
 	p.run = runBody{p: p, dst: dst, x: x, s: s, nb: nb, seed: seed, chunks: chunks, parts: n}
 	par.For(n, &p.run)
@@ -237,20 +239,33 @@ func (p *program) chunk(pt *part, dst []int8, x []uint8, s Shape, nb, ch int, se
 		r1 := min(r0+BlockRows, s.Rows)
 		sgemm.MulU8Serial(b1-b0, s.Cols, r1-r0, x[b0*s.Rows+r0:], s.Rows, p.w[r0*s.Cols:], s.Cols, pt.acc[blk*plane:], s.Cols)
 	}
-	pt.rng.seed(seed ^ mix64(uint64(ch)))
+	// The chunk's noise, drawn in its defined order (batch row, row block,
+	// column) in one go.
+	var noise []float64
+	if p.kind != postIdeal && p.std != 0 {
+		pt.noise = grow(pt.noise, (b1-b0)*nb*s.Cols)
+		noise = pt.noise
+		pt.rng.seed(seed ^ mix64(uint64(ch)))
+		pt.rng.fill(noise)
+	}
+	if p.finishVector(dst, s, nb, b0, b1, pt, noise) {
+		return
+	}
 	switch p.kind {
 	case postIdeal:
 		p.finishIdeal(dst, s, nb, b0, b1, pt)
 	case postMock:
-		p.finishMock(dst, s, nb, b0, b1, pt)
+		p.finishMock(dst, s, nb, b0, b1, pt, noise)
 	case postChip:
-		p.finishChip(dst, s, nb, b0, b1, pt)
+		p.finishChip(dst, s, nb, b0, b1, pt, noise)
 	}
 }
 
 // The finish loops run over batch rows, then row blocks, then columns, adding
-// each block's digitised outputs into tot (one row of int32 sums), so that
-// every read of acc is sequential. Noise is drawn in the same order.
+// each block's digitised outputs into tot (one row of int32 sums). Every
+// product is converted to float64 explicitly so that no compiler fuses it
+// into an FMA: the outputs are the same on every machine and with the
+// AVX-512 loops of finish_amd64.s.
 
 func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, pt *part) {
 	k := p.k
@@ -269,54 +284,53 @@ func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, pt *part) {
 	}
 }
 
-func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, pt *part) {
-	k, std := p.k, p.std
-	tot, noise := pt.tot[:s.Cols], pt.noise[:s.Cols]
-	if std == 0 {
+func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, pt *part, noise []float64) {
+	if p.std == 0 {
 		// No draws: Mock with zero noise is Ideal, bit for bit.
 		p.finishIdeal(dst, s, nb, b0, b1, pt)
 		return
 	}
-	plane := noiseChunkRows * s.Cols
+	k, std := p.k, p.std
+	n := s.Cols
+	tot := pt.tot[:n]
+	plane := noiseChunkRows * n
 	for b := b0; b < b1; b++ {
-		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := pt.acc[blk*plane+(b-b0)*s.Cols:][:len(tot)]
-			pt.rng.fill(noise)
+			acc := pt.acc[blk*plane+(b-b0)*n:][:n]
+			z := noise[((b-b0)*nb+blk)*n:][:n]
 			for c, a := range acc {
-				tot[c] += clampOut(math.Floor(k*float64(a) + std*noise[c]))
+				tot[c] += clampOut(math.Floor(float64(k*float64(a)) + float64(std*z[c])))
 			}
 		}
-		store(dst[row:][:len(tot)], tot)
+		store(dst[b*n:][:n], tot)
 	}
 }
 
-func (p *program) finishChip(dst []int8, s Shape, nb, b0, b1 int, pt *part) {
+func (p *program) finishChip(dst []int8, s Shape, nb, b0, b1 int, pt *part, noise []float64) {
 	std, invHead := p.std, p.invHead
-	plane := noiseChunkRows * s.Cols
 	n := s.Cols
-	tot, noise := pt.tot[:n], pt.noise[:n]
+	plane := noiseChunkRows * n
+	tot := pt.tot[:n]
 	scale, off, lin := p.colScale[:n], p.colOff[:n], p.colLin[:n]
 	for b := b0; b < b1; b++ {
-		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
 			acc := pt.acc[blk*plane+(b-b0)*n:][:n]
 			if std == 0 {
 				for c, a := range acc {
-					v := scale[c]*float64(a) + off[c]
+					v := float64(scale[c]*float64(a)) + off[c]
 					tot[c] += clampOut(math.Floor(saturate(v, lin[c], invHead)))
 				}
 				continue
 			}
-			pt.rng.fill(noise)
+			z := noise[((b-b0)*nb+blk)*n:][:n]
 			for c, a := range acc {
-				v := scale[c]*float64(a) + off[c] + std*noise[c]
+				v := float64(scale[c]*float64(a)) + off[c] + float64(std*z[c])
 				tot[c] += clampOut(math.Floor(saturate(v, lin[c], invHead)))
 			}
 		}
-		store(dst[row:][:n], tot)
+		store(dst[b*n:][:n], tot)
 	}
 }
 
@@ -335,10 +349,10 @@ func saturate(v, lin, invHead float64) float64 {
 	switch {
 	case v > lin:
 		d := v - lin
-		return lin + d/(1+d*invHead)
+		return lin + d/(1+float64(d*invHead))
 	case v < -lin:
 		d := -lin - v
-		return -lin - d/(1+d*invHead)
+		return -lin - d/(1+float64(d*invHead))
 	}
 	return v
 }

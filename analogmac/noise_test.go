@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"testing"
+
+	"github.com/analogloop/analogloop/internal/benchcpu"
 )
 
 func TestZigguratTables(t *testing.T) {
@@ -96,8 +98,10 @@ func TestFillMatchesNormal(t *testing.T) {
 func BenchmarkFill(b *testing.B) {
 	var g normals
 	buf := make([]float64, 256)
+	cpu := benchcpu.Start()
 	for b.Loop() {
 		g.fill(buf)
 	}
+	cpu.Report(b)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(buf)), "ns/normal")
 }
