@@ -2,8 +2,11 @@ package analogmac
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
+	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/analogloop/analogloop/internal/par"
 	"github.com/analogloop/analogloop/internal/sgemm"
@@ -52,10 +55,15 @@ type program struct {
 	invHead float64 // postChip: 1 / saturation headroom
 	closed  func() bool
 	// prepare writes the effective weights of w into p.w (and the chip's
-	// per-column parameters): at programming and at every Update.
-	prepare func(p *program, w []int8)
+	// per-column parameters): at programming, and at an Update that changes
+	// many weights. weightAt is the effective weight of value v at index i,
+	// for an Update that changes few.
+	prepare  func(p *program, w []int8)
+	weightAt func(i int, v int8) float32
 
-	w []float32 // Rows x Cols effective weights
+	w       []float32 // Rows x Cols effective weights
+	q       []int8    // the weights programmed
+	changed []int32   // scratch of Update: indices of changed weights
 	// Per logical output column, filled by the chip for the placement.
 	colScale, colOff, colLin []float64
 
@@ -78,8 +86,9 @@ type part struct {
 }
 
 // newProgram validates m and returns a program whose weights prepare
-// (nil: convert to float32 unchanged, as Ideal and Mock do) has written.
-func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool, prepare func(*program, []int8)) (*program, error) {
+// (nil: convert to float32 unchanged, as Ideal and Mock do) has written;
+// weightAt computes one effective weight the same way (nil with prepare).
+func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool, prepare func(*program, []int8), weightAt func(int, int8) float32) (*program, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -91,11 +100,13 @@ func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool, pr
 	}
 	if prepare == nil {
 		prepare = convertWeights
+		weightAt = func(_ int, v int8) float32 { return float32(v) }
 	}
-	p := &program{kind: kind, closed: closed, prepare: prepare, w: make([]float32, len(m.Weights))}
+	p := &program{kind: kind, closed: closed, prepare: prepare, weightAt: weightAt, w: make([]float32, len(m.Weights))}
 	w := m.Weights
 	m.Weights = nil
 	p.m = m
+	p.q = slices.Clone(w)
 	prepare(p, w)
 	return p, nil
 }
@@ -127,23 +138,68 @@ func parts(n, least int) int {
 	return max(1, min(n/least, 4*par.Procs()))
 }
 
-// Update implements Updater.
+// Update implements Updater. Training changes a few weights per step, so
+// Update compares w with the weights programmed and prepares only those
+// that differ (checking their range: the others were checked before),
+// unless many do.
 func (p *program) Update(ctx context.Context, w []int8) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m := p.m
-	m.Weights = w
-	if err := Check(m); err != nil {
-		return err
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(w) != len(p.w) || !p.diff(w) {
+		m := p.m
+		m.Weights = w
+		if err := Check(m); err != nil {
+			return err
+		}
+	}
 	if p.released || p.closed() {
 		return closedErr("update")
 	}
-	p.prepare(p, w)
+	if len(p.changed) > len(w)/8 {
+		p.prepare(p, w)
+		copy(p.q, w)
+		return nil
+	}
+	for _, i := range p.changed {
+		p.w[i] = p.weightAt(int(i), w[i])
+		p.q[i] = w[i]
+	}
 	return nil
+}
+
+// diff collects the indices where w differs from the programmed weights
+// into p.changed, and reports whether all of those are in range. Equal
+// 8-byte words are skipped at once.
+func (p *program) diff(w []int8) bool {
+	p.changed = p.changed[:0]
+	q := p.q
+	n := len(w) &^ 7
+	for i := 0; i < n; i += 8 {
+		a := binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Pointer(&w[i])), 8))
+		b := binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Pointer(&q[i])), 8))
+		if a == b {
+			continue
+		}
+		for j := i; j < i+8; j++ {
+			if w[j] != q[j] {
+				p.changed = append(p.changed, int32(j))
+			}
+		}
+	}
+	for j := n; j < len(w); j++ {
+		if w[j] != q[j] {
+			p.changed = append(p.changed, int32(j))
+		}
+	}
+	for _, i := range p.changed {
+		if v := w[i]; v > WeightMax || v < -WeightMax {
+			return false
+		}
+	}
+	return true
 }
 
 // Matrix implements Program.

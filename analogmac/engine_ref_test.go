@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -120,5 +121,62 @@ func TestEngineMatchesReference(t *testing.T) {
 				prog.Close()
 			}
 		}
+	}
+}
+
+// TestUpdatePreparesWhatProgramDoes: an Update that changes one weight, a
+// few or most of them leaves exactly the effective weights a new Program
+// of the same matrix has, on every device; an Update with a weight out of
+// range is refused as Check refuses it, and changes nothing.
+func TestUpdatePreparesWhatProgramDoes(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(8, 8))
+	s := Shape{Batch: 5, Rows: 300, Cols: 140}
+	for _, kind := range Kinds() {
+		d, err := NewDevice(kind, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, w := randomOperands(rng, s)
+		m := Matrix{Rows: s.Rows, Cols: s.Cols, Weights: w, Sends: 2, Placement: Placement{Column: 300}}
+		prog, err := d.Program(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, changes := range []int{1, 17, len(w) / 2} {
+			w2 := slices.Clone(w)
+			for range changes {
+				w2[rng.IntN(len(w2))] = int8(rng.IntN(2*WeightMax+1) - WeightMax)
+			}
+			if err := prog.(Updater).Update(ctx, w2); err != nil {
+				t.Fatal(err)
+			}
+			m2 := m
+			m2.Weights = w2
+			fresh, err := d.Program(ctx, m2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, want := prog.(*program).w, fresh.(*program).w
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s, %d changes: effective weight %d = %v after Update, %v programmed anew", kind, changes, i, got[i], want[i])
+				}
+			}
+			fresh.Close()
+			w = w2
+		}
+		bad := slices.Clone(w)
+		bad[1234] = -WeightMax - 1
+		m.Weights = bad
+		wantErr := Check(m)
+		err = prog.(Updater).Update(ctx, bad)
+		if err == nil || wantErr == nil || err.Error() != wantErr.Error() {
+			t.Fatalf("%s: Update with a weight out of range: %v, Check says %v", kind, err, wantErr)
+		}
+		if prog.(*program).q[1234] != w[1234] {
+			t.Fatalf("%s: a refused Update changed the weights", kind)
+		}
+		prog.Close()
 	}
 }

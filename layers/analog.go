@@ -60,8 +60,19 @@ func (a *Analog) QuantizedWeights(dst []int8) []int8 {
 	return dst
 }
 
-// QuantizeWeight rounds a master weight to the chip's signed 6-bit range.
+// QuantizeWeight rounds a master weight to the nearest integer, halves
+// away from zero, and clamps it to the chip's signed 6-bit range.
 func QuantizeWeight(v float32) int8 {
+	const lim = analogmac.WeightMax + 0.5
+	if v > -lim && v < lim {
+		// What math.Round gives, without its branches: |v| + 0.5 is exact
+		// in float64 and truncation floors it; the sign is put back with
+		// its bit. Training visits this for every weight at every step.
+		a := float64(v)
+		t := int32(math.Abs(a) + 0.5)
+		s := int32(math.Float64bits(a) >> 63)
+		return int8((t ^ -s) + s)
+	}
 	r := math.Round(float64(v))
 	return int8(max(-analogmac.WeightMax, min(analogmac.WeightMax, r)))
 }
@@ -199,28 +210,45 @@ func (k *Kernel) program(ctx context.Context) error {
 }
 
 func (k *Kernel) forwardDevice(y, x []float32, batch int) error {
-	a := k.a
 	k.xq = grow(k.xq, len(x))
-	xq := k.xq
+	if err := k.quantizeInputs(k.xq, x); err != nil {
+		return k.ex.fail(err)
+	}
+	k.yq = grow(k.yq, len(y))
+	if err := k.forwardQ(k.yq, k.xq, batch); err != nil {
+		return k.ex.fail(err)
+	}
+	for i, v := range k.yq {
+		y[i] = float32(v)
+	}
+	return nil
+}
+
+// quantizeInputs converts x to the device's 5-bit inputs. Inputs arrive as
+// integers 0..31 from input scaling or a ConvertingReLU; anything else is a
+// bug upstream, not data to clip.
+func (k *Kernel) quantizeInputs(xq []uint8, x []float32) error {
+	a := k.a
 	for i, v := range x {
-		// Inputs arrive as integers 0..31 from input scaling or a
-		// ConvertingReLU; anything else is a bug upstream, not data to clip.
 		if q := uint8(v); float32(q) != v || q > analogmac.InputMax {
-			return k.ex.fail(fmt.Errorf("layers: %s: input [%d][%d] = %g: want an integer in 0..%d", a.Name, i/a.In, i%a.In, v, analogmac.InputMax))
+			return fmt.Errorf("layers: %s: input [%d][%d] = %g: want an integer in 0..%d", a.Name, i/a.In, i%a.In, v, analogmac.InputMax)
 		}
 		xq[i] = uint8(v)
 	}
+	return nil
+}
+
+// forwardQ programs the current weights if they changed and runs the 5-bit
+// inputs xq (batch x In) through the device into yq, drawing the next
+// noise key.
+func (k *Kernel) forwardQ(yq []int8, xq []uint8, batch int) error {
+	a := k.a
 	ctx := k.ex.context()
 	if err := k.program(ctx); err != nil {
-		return k.ex.fail(fmt.Errorf("layers: %s: %w", a.Name, err))
+		return fmt.Errorf("layers: %s: %w", a.Name, err)
 	}
-	k.yq = grow(k.yq, len(y))
-	yq := k.yq
 	if err := k.prog.Run(ctx, yq, xq, batch, k.ex.keys.Next()); err != nil {
-		return k.ex.fail(fmt.Errorf("layers: %s: %w", a.Name, err))
-	}
-	for i, v := range yq {
-		y[i] = float32(v)
+		return fmt.Errorf("layers: %s: %w", a.Name, err)
 	}
 	return nil
 }

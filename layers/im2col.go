@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/chewxy/hm"
@@ -40,7 +41,15 @@ func NewGeometry(h, w, c, kernel, stride, pad int) (Geometry, error) {
 
 // Im2Col writes the patches of a batch of images x (batch x H*W*C) into
 // cols (batch*Patches x PatchRows), zeros where a patch overlaps the padding.
-func (g Geometry) Im2Col(cols, x []float32, batch int) {
+func (g Geometry) Im2Col(cols, x []float32, batch int) { im2col(g, cols, x, batch) }
+
+// im2col is Im2Col for float32 activations and for the 5-bit inputs of a
+// device.
+func im2col[T float32 | uint8](g Geometry, cols, x []T, batch int) {
+	if u, ok := any(cols).([]uint8); ok && g.Kernel*g.C <= 16 {
+		im2colBytes(g, u, any(x).([]uint8), batch)
+		return
+	}
 	rowLen := g.Kernel * g.C
 	for b := 0; b < batch; b++ {
 		img := x[b*g.InputsPerSample:]
@@ -56,6 +65,11 @@ func (g Geometry) Im2Col(cols, x []float32, batch int) {
 						continue
 					}
 					line := img[iy*g.W*g.C:]
+					if x0 >= 0 && x0+g.Kernel <= g.W {
+						// The whole row of the patch is inside the image.
+						copy(dst, line[x0*g.C:][:rowLen])
+						continue
+					}
 					for kx := 0; kx < g.Kernel; kx++ {
 						ix := x0 + kx
 						d := dst[kx*g.C:][:g.C]
@@ -68,6 +82,58 @@ func (g Geometry) Im2Col(cols, x []float32, batch int) {
 				}
 			}
 		}
+	}
+}
+
+// im2colBytes is im2col for 5-bit inputs whose patch rows are at most 16
+// bytes long (a 10x10 kernel over one channel: 10): a call of copy per
+// row would cost more than the copy, so rows move as two 8-byte words.
+func im2colBytes(g Geometry, cols, x []uint8, batch int) {
+	rowLen := g.Kernel * g.C
+	for b := 0; b < batch; b++ {
+		img := x[b*g.InputsPerSample:][:g.InputsPerSample]
+		for oy := 0; oy < g.OutH; oy++ {
+			for ox := 0; ox < g.OutW; ox++ {
+				patch := cols[((b*g.OutH+oy)*g.OutW+ox)*g.PatchRows:][:g.PatchRows]
+				x0 := ox*g.Stride - g.Pad
+				inside := x0 >= 0 && x0+g.Kernel <= g.W
+				for ky := 0; ky < g.Kernel; ky++ {
+					dst := patch[ky*rowLen:][:rowLen]
+					iy := oy*g.Stride - g.Pad + ky
+					if iy < 0 || iy >= g.H {
+						clear(dst)
+						continue
+					}
+					line := img[iy*g.W*g.C:][:g.W*g.C]
+					if inside {
+						copySmall(dst, line[x0*g.C:][:rowLen])
+						continue
+					}
+					for kx := 0; kx < g.Kernel; kx++ {
+						ix := x0 + kx
+						d := dst[kx*g.C:][:g.C]
+						if ix < 0 || ix >= g.W {
+							clear(d)
+							continue
+						}
+						copy(d, line[ix*g.C:][:g.C])
+					}
+				}
+			}
+		}
+	}
+}
+
+// copySmall copies up to 16 bytes without calling memmove.
+func copySmall(dst, src []uint8) {
+	n := len(src)
+	if n >= 8 {
+		binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(src))
+		binary.LittleEndian.PutUint64(dst[n-8:], binary.LittleEndian.Uint64(src[n-8:]))
+		return
+	}
+	for i, v := range src {
+		dst[i] = v
 	}
 }
 

@@ -20,6 +20,13 @@ func Start() Meter {
 	return Meter{start: t, ok: ok}
 }
 
+// Now returns the process's CPU time so far (0 where the platform cannot
+// measure it).
+func Now() time.Duration {
+	t, _ := processCPU()
+	return t
+}
+
 // Report adds the metric cpu-ns/op to b (not where the platform cannot
 // measure it).
 func (m Meter) Report(b *testing.B) {

@@ -50,13 +50,20 @@ func MulSerial(transA bool, m, n, k int, alpha float32, a []float32, lda int, b 
 // same numbers as Mul on float32(a) with alpha 1, without converting a
 // first.
 func MulU8(m, n, k int, a []uint8, lda int, b []float32, ldb int, c []float32, ldc int) {
-	op := u8Operand(m, k, a, lda)
+	op := u8Operand(false, m, k, a, lda)
 	run(&op, m, n, k, 1, b, ldb, c, ldc, true)
+}
+
+// MulU8T sets c = alpha * aᵀ * b for a uint8 matrix a (k x m, row stride
+// lda): the same numbers as Mul with transA on float32(a).
+func MulU8T(m, n, k int, alpha float32, a []uint8, lda int, b []float32, ldb int, c []float32, ldc int) {
+	op := u8Operand(true, m, k, a, lda)
+	run(&op, m, n, k, alpha, b, ldb, c, ldc, true)
 }
 
 // MulU8Serial is MulU8 on the calling goroutine only.
 func MulU8Serial(m, n, k int, a []uint8, lda int, b []float32, ldb int, c []float32, ldc int) {
-	op := u8Operand(m, k, a, lda)
+	op := u8Operand(false, m, k, a, lda)
 	run(&op, m, n, k, 1, b, ldb, c, ldc, false)
 }
 
@@ -82,7 +89,11 @@ func f32Operand(trans bool, m, k int, a []float32, lda int) operand {
 	return operand{f32: a, lda: lda, rs: uintptr(lda) * 4, ls: 4}
 }
 
-func u8Operand(m, k int, a []uint8, lda int) operand {
+func u8Operand(trans bool, m, k int, a []uint8, lda int) operand {
+	if trans {
+		checkMatrix("a", len(a), k, m, lda)
+		return operand{u8: a, trans: true, lda: lda, rs: 1, ls: uintptr(lda)}
+	}
 	checkMatrix("a", len(a), m, k, lda)
 	return operand{u8: a, lda: lda, rs: uintptr(lda), ls: 1}
 }
@@ -177,6 +188,8 @@ func rowsGo(a *operand, r0, r1, n, k int, alpha float32, b []float32, ldb int, c
 		for l := range k {
 			var v float32
 			switch {
+			case a.u8 != nil && a.trans:
+				v = float32(a.u8[l*a.lda+i])
 			case a.u8 != nil:
 				v = float32(a.u8[i*a.lda+l])
 			case a.trans:

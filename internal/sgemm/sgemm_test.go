@@ -130,8 +130,36 @@ func mulGo(transA bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 }
 
 func mulU8Go(m, n, k int, a []uint8, lda int, b []float32, ldb int, c []float32, ldc int) {
-	op := u8Operand(m, k, a, lda)
+	op := u8Operand(false, m, k, a, lda)
 	rowsGo(&op, 0, m, n, k, 1, b, ldb, c, ldc)
+}
+
+// TestMulU8TMatchesGonum: transposed uint8 inputs with a scale, as the
+// weight gradients of a device layer use them.
+func TestMulU8TMatchesGonum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, s := range shapes() {
+		lda := s.m + rng.IntN(3)
+		a8 := make([]uint8, (s.k-1)*lda+s.m)
+		a := make([]float32, len(a8))
+		for i := range a8 {
+			if rng.IntN(3) > 0 {
+				a8[i] = uint8(rng.IntN(32))
+				a[i] = float32(a8[i])
+			}
+		}
+		b := values(rng, s.k*s.n, false)
+		for _, alpha := range []float32{1, 0.0054} {
+			want := make([]float32, s.m*s.n)
+			gonumMul(true, s.m, s.n, s.k, alpha, a, lda, b, s.n, want, s.n)
+			got := values(rng, len(want), false)
+			MulU8T(s.m, s.n, s.k, alpha, a8, lda, b, s.n, got, s.n)
+			bitsEqual(t, fmt.Sprintf("%dx%dx%d/alpha=%g", s.m, s.n, s.k, alpha), got, want)
+			op := u8Operand(true, s.m, s.k, a8, lda)
+			rowsGo(&op, 0, s.m, s.n, s.k, alpha, b, s.n, got, s.n)
+			bitsEqual(t, fmt.Sprintf("%dx%dx%d/alpha=%g/go", s.m, s.n, s.k, alpha), got, want)
+		}
+	}
 }
 
 func TestMulRejectsShortOperands(t *testing.T) {
