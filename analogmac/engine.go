@@ -75,11 +75,11 @@ type program struct {
 	place    placeBody
 }
 
-// part is what one part of a run works in: the block sums of one chunk of
-// batch rows, a noise stream reseeded for every chunk, and one output row
-// of block sums.
+// part is what one part of a run works in: the block sums of one group of
+// chunks, a noise stream reseeded for every chunk, and one output row of
+// block sums.
 type part struct {
-	acc   []float32 // row block x noiseChunkRows x Cols
+	acc   []float32 // row block x group rows x Cols
 	rng   normals
 	tot   []int32   // one output row of block sums
 	noise []float64 // the chunk's standard normal numbers
@@ -244,76 +244,89 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 func (p *program) execute(dst []int8, x []uint8, batch int, seed uint64) {
 	s := Shape{Batch: batch, Rows: p.m.Rows, Cols: p.m.Cols}
 	nb := (s.Rows + BlockRows - 1) / BlockRows
-	chunks := (batch + noiseChunkRows - 1) / noiseChunkRows
+	// Chunks are computed in groups of up to groupRows rows whose sums fit
+	// in the L1 cache: one product call per row block and group amortises
+	// the calls' overhead over narrow outputs.
+	groupRows := noiseChunkRows * max(1, min(16, (32<<10)/(4*nb*s.Cols*noiseChunkRows)))
+	groups := (batch + groupRows - 1) / groupRows
 	work := batch * s.Cols * (s.Rows + 16*nb)
 	n := 1
 	if work >= parallelMinWork {
-		n = min(chunks, 4*par.Procs())
+		n = min(groups, 4*par.Procs())
 	}
 	for len(p.parts) < n {
 		p.parts = append(p.parts, &part{})
 	}
 	for _, pt := range p.parts[:n] {
-		pt.acc = grow(pt.acc, nb*noiseChunkRows*s.Cols)
+		pt.acc = grow(pt.acc, nb*groupRows*s.Cols)
 		pt.tot = grow(pt.tot, s.Cols)
 		if p.kind != postIdeal && p.std != 0 {
 			pt.noise = grow(pt.noise, noiseChunkRows*nb*s.Cols)
 		}
 	}
-	p.run = runBody{p: p, dst: dst, x: x, s: s, nb: nb, seed: seed, chunks: chunks, parts: n}
+	p.run = runBody{p: p, dst: dst, x: x, s: s, nb: nb, seed: seed, groupRows: groupRows, groups: groups, parts: n}
 	par.For(n, &p.run)
 	p.run = runBody{}
 }
 
-// runBody is one Run as a parallel loop over parts, each a range of chunks.
+// runBody is one Run as a parallel loop over parts, each a range of groups
+// of chunks.
 type runBody struct {
-	p      *program
-	dst    []int8
-	x      []uint8
-	s      Shape
-	nb     int
-	seed   uint64
-	chunks int
-	parts  int
+	p         *program
+	dst       []int8
+	x         []uint8
+	s         Shape
+	nb        int
+	seed      uint64
+	groupRows int
+	groups    int
+	parts     int
 }
 
 func (r *runBody) Do(i int) {
-	c0, c1 := par.Split(r.chunks, r.parts, 1, i)
+	g0, g1 := par.Split(r.groups, r.parts, 1, i)
 	pt := r.p.parts[i]
-	for ch := c0; ch < c1; ch++ {
-		r.p.chunk(pt, r.dst, r.x, r.s, r.nb, ch, r.seed)
+	for g := g0; g < g1; g++ {
+		r.p.group(pt, r.dst, r.x, r.s, r.nb, g*r.groupRows, min((g+1)*r.groupRows, r.s.Batch), r.groupRows, r.seed)
 	}
 }
 
-// chunk computes and digitises batch rows [8 ch, 8 ch + 8).
-func (p *program) chunk(pt *part, dst []int8, x []uint8, s Shape, nb, ch int, seed uint64) {
-	b0 := ch * noiseChunkRows
-	b1 := min(b0+noiseChunkRows, s.Batch)
-	plane := noiseChunkRows * s.Cols
+// group computes the block sums of batch rows [b0, b1) (whole chunks), then
+// digitises them chunk by chunk.
+func (p *program) group(pt *part, dst []int8, x []uint8, s Shape, nb, b0, b1, groupRows int, seed uint64) {
+	plane := groupRows * s.Cols
 	for blk := range nb {
 		r0 := blk * BlockRows
 		r1 := min(r0+BlockRows, s.Rows)
 		sgemm.MulU8Serial(b1-b0, s.Cols, r1-r0, x[b0*s.Rows+r0:], s.Rows, p.w[r0*s.Cols:], s.Cols, pt.acc[blk*plane:], s.Cols)
 	}
+	for c0 := b0; c0 < b1; c0 += noiseChunkRows {
+		c1 := min(c0+noiseChunkRows, b1)
+		p.chunk(pt, dst, s, nb, c0, c1, pt.acc[(c0-b0)*s.Cols:], plane, seed)
+	}
+}
+
+// chunk digitises batch rows [b0, b1), one chunk, whose block sums are in
+// acc, the blocks plane values apart.
+func (p *program) chunk(pt *part, dst []int8, s Shape, nb, b0, b1 int, acc []float32, plane int, seed uint64) {
 	// The chunk's noise, drawn in its defined order (batch row, row block,
 	// column) in one go.
 	var noise []float64
 	if p.kind != postIdeal && p.std != 0 {
-		pt.noise = grow(pt.noise, (b1-b0)*nb*s.Cols)
-		noise = pt.noise
-		pt.rng.seed(seed ^ mix64(uint64(ch)))
+		noise = pt.noise[:(b1-b0)*nb*s.Cols]
+		pt.rng.seed(seed ^ mix64(uint64(b0/noiseChunkRows)))
 		pt.rng.fill(noise)
 	}
-	if p.finishVector(dst, s, nb, b0, b1, pt, noise) {
+	if p.finishVector(dst, s, nb, b0, b1, acc, plane, pt.tot, noise) {
 		return
 	}
 	switch p.kind {
 	case postIdeal:
-		p.finishIdeal(dst, s, nb, b0, b1, pt)
+		p.finishIdeal(dst, s, nb, b0, b1, acc, plane, pt.tot)
 	case postMock:
-		p.finishMock(dst, s, nb, b0, b1, pt, noise)
+		p.finishMock(dst, s, nb, b0, b1, acc, plane, pt.tot, noise)
 	case postChip:
-		p.finishChip(dst, s, nb, b0, b1, pt, noise)
+		p.finishChip(dst, s, nb, b0, b1, acc, plane, pt.tot, noise)
 	}
 }
 
@@ -323,15 +336,14 @@ func (p *program) chunk(pt *part, dst []int8, x []uint8, s Shape, nb, ch int, se
 // into an FMA: the outputs are the same on every machine and with the
 // AVX-512 loops of finish_amd64.s.
 
-func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, pt *part) {
+func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, sums []float32, plane int, tot []int32) {
 	k := p.k
-	tot := pt.tot[:s.Cols]
-	plane := noiseChunkRows * s.Cols
+	tot = tot[:s.Cols]
 	for b := b0; b < b1; b++ {
 		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := pt.acc[blk*plane+(b-b0)*s.Cols:][:len(tot)]
+			acc := sums[blk*plane+(b-b0)*s.Cols:][:len(tot)]
 			for c, a := range acc {
 				tot[c] += clampOut(math.Floor(k * float64(a)))
 			}
@@ -340,20 +352,19 @@ func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, pt *part) {
 	}
 }
 
-func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, pt *part, noise []float64) {
+func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, sums []float32, plane int, tot []int32, noise []float64) {
 	if p.std == 0 {
 		// No draws: Mock with zero noise is Ideal, bit for bit.
-		p.finishIdeal(dst, s, nb, b0, b1, pt)
+		p.finishIdeal(dst, s, nb, b0, b1, sums, plane, tot)
 		return
 	}
 	k, std := p.k, p.std
 	n := s.Cols
-	tot := pt.tot[:n]
-	plane := noiseChunkRows * n
+	tot = tot[:n]
 	for b := b0; b < b1; b++ {
 		clear(tot)
 		for blk := range nb {
-			acc := pt.acc[blk*plane+(b-b0)*n:][:n]
+			acc := sums[blk*plane+(b-b0)*n:][:n]
 			z := noise[((b-b0)*nb+blk)*n:][:n]
 			for c, a := range acc {
 				tot[c] += clampOut(math.Floor(float64(k*float64(a)) + float64(std*z[c])))
@@ -363,16 +374,15 @@ func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, pt *part, nois
 	}
 }
 
-func (p *program) finishChip(dst []int8, s Shape, nb, b0, b1 int, pt *part, noise []float64) {
+func (p *program) finishChip(dst []int8, s Shape, nb, b0, b1 int, sums []float32, plane int, tot []int32, noise []float64) {
 	std, invHead := p.std, p.invHead
 	n := s.Cols
-	plane := noiseChunkRows * n
-	tot := pt.tot[:n]
+	tot = tot[:n]
 	scale, off, lin := p.colScale[:n], p.colOff[:n], p.colLin[:n]
 	for b := b0; b < b1; b++ {
 		clear(tot)
 		for blk := range nb {
-			acc := pt.acc[blk*plane+(b-b0)*n:][:n]
+			acc := sums[blk*plane+(b-b0)*n:][:n]
 			if std == 0 {
 				for c, a := range acc {
 					v := float64(scale[c]*float64(a)) + off[c]

@@ -180,3 +180,29 @@ func TestUpdatePreparesWhatProgramDoes(t *testing.T) {
 		prog.Close()
 	}
 }
+
+// TestFirstAboveInputMax against the plain loop, for every position of a
+// bad input in short and long slices and every bad value.
+func TestFirstAboveInputMax(t *testing.T) {
+	if (InputMax+1)&InputMax != 0 {
+		t.Fatal("InputMax+1 is not a power of two: the word test needs it")
+	}
+	for n := range 40 {
+		for pos := -1; pos < n; pos++ {
+			for _, bad := range []uint8{InputMax + 1, 64, 128, 255} {
+				x := make([]uint8, n)
+				for i := range x {
+					x[i] = uint8(i % (InputMax + 1))
+				}
+				want := -1
+				if pos >= 0 {
+					x[pos] = bad
+					want = pos
+				}
+				if got := firstAboveInputMax(x); got != want {
+					t.Fatalf("n %d, %d at %d: got %d", n, bad, pos, got)
+				}
+			}
+		}
+	}
+}

@@ -40,15 +40,16 @@ func finishChip512(a *finishArgs)
 func finishQuietChip512(a *finishArgs)
 
 // finishVector digitises batch rows [b0, b1) with AVX-512 and reports
-// whether it could; noise holds the chunk's normals in draw order.
-func (p *program) finishVector(dst []int8, s Shape, nb, b0, b1 int, pt *part, noise []float64) bool {
+// whether it could: their block sums are in sums, the row blocks plane
+// values apart; noise holds the chunk's normals in draw order.
+func (p *program) finishVector(dst []int8, s Shape, nb, b0, b1 int, sums []float32, plane int, tot []int32, noise []float64) bool {
 	if !x86.AVX512 {
 		return false
 	}
 	a := finishArgs{
-		acc: unsafe.Pointer(unsafe.SliceData(pt.acc)), tot: unsafe.Pointer(unsafe.SliceData(pt.tot)),
+		acc: unsafe.Pointer(unsafe.SliceData(sums)), tot: unsafe.Pointer(unsafe.SliceData(tot)),
 		dst: unsafe.Pointer(&dst[b0*s.Cols]), cols: s.Cols, rows: b1 - b0, nb: nb,
-		plane: noiseChunkRows * s.Cols * 4, k: p.k, std: p.std, invHead: p.invHead,
+		plane: plane * 4, k: p.k, std: p.std, invHead: p.invHead,
 	}
 	if len(noise) > 0 {
 		a.noise = unsafe.Pointer(unsafe.SliceData(noise))

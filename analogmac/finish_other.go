@@ -2,6 +2,6 @@
 
 package analogmac
 
-func (p *program) finishVector(dst []int8, s Shape, nb, b0, b1 int, pt *part, noise []float64) bool {
+func (p *program) finishVector(dst []int8, s Shape, nb, b0, b1 int, sums []float32, plane int, tot []int32, noise []float64) bool {
 	return false
 }

@@ -35,6 +35,90 @@ func init() {
 		u8f32[i] = float32(i)
 	}
 	useAsm = x86.AVX2
+	useAsm512 = x86.AVX512
+}
+
+var useAsm512 bool
+
+// tile8Args is what the AVX-512 kernels read (kernel512_amd64.s, at fixed
+// offsets: TestTile8ArgsLayout): eight rows of op(a), the eight rows of
+// the c block, b under it, strides, and the masks of the block's two
+// 16-column halves.
+type tile8Args struct {
+	a      [8]unsafe.Pointer
+	c      [8]unsafe.Pointer
+	b      unsafe.Pointer
+	ldb    uintptr
+	ls     uintptr
+	k      uintptr
+	alpha  float32
+	scale  uint32
+	m1, m2 uint32 // 16-bit lane masks
+	acc    uint32
+	spare  [8 * 32]float32
+}
+
+//go:noescape
+func k8x32f(t *tile8Args)
+
+//go:noescape
+func k8x32u(t *tile8Args)
+
+// rowsAsm512 is rowsAsm with the AVX-512 kernels: 8 x 32 blocks, the last
+// columns under masks, the last rows repeated into spare rows.
+func rowsAsm512(a *operand, r0, r1, n, k int, alpha float32, b []float32, ldb int, c []float32, ldc int) {
+	var t tile8Args
+	t.ldb = uintptr(ldb) * 4
+	t.ls = a.ls
+	t.alpha = alpha
+	if alpha != 1 {
+		t.scale = 1
+	}
+	u8 := a.u8 != nil
+	cp := unsafe.Pointer(unsafe.SliceData(c))
+	for l0 := 0; l0 < k; {
+		l1 := min(k, l0+kBlock)
+		if k-l1 < kBlock/2 {
+			l1 = k
+		}
+		t.k = uintptr(l1 - l0)
+		t.acc = 0
+		if l0 > 0 {
+			t.acc = 1
+		}
+		base := unsafe.Add(a.ptr(), uintptr(l0)*a.ls)
+		bp := unsafe.Pointer(&b[l0*ldb])
+		for i := r0; i < r1; i += 8 {
+			rows := min(8, r1-i)
+			var crow [8]unsafe.Pointer
+			for r := range 8 {
+				t.a[r] = unsafe.Add(base, uintptr(i+min(r, rows-1))*a.rs)
+				if r < rows {
+					crow[r] = unsafe.Add(cp, (i+r)*ldc*4)
+				} else {
+					crow[r] = unsafe.Pointer(&t.spare[r*32])
+				}
+			}
+			for j := 0; j < n; j += 32 {
+				w := min(32, n-j)
+				t.m1 = 1<<min(w, 16) - 1
+				t.m2 = 1<<max(w-16, 0) - 1
+				t.b = unsafe.Add(bp, j*4)
+				for r := range 8 {
+					t.c[r] = crow[r]
+					if r < rows {
+						t.c[r] = unsafe.Add(crow[r], j*4)
+					}
+				}
+				if u8 {
+					k8x32u(&t)
+				} else {
+					k8x32f(&t)
+				}
+			}
+		}
+		l0 = l1
+	}
 }
 
 var useAsm bool

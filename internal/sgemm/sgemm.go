@@ -121,7 +121,7 @@ const parallelMinMACs = 1 << 17
 
 // rowsPerTile is the height of the kernels' blocks of c; parts of a
 // parallel product are whole tiles.
-const rowsPerTile = 4
+const rowsPerTile = 8
 
 func run(a *operand, m, n, k int, alpha float32, b []float32, ldb int, c []float32, ldc int, parallel bool) {
 	checkMatrix("b", len(b), k, n, ldb)
@@ -172,6 +172,10 @@ func (bd *body) Do(i int) {
 
 // rowsRange computes rows [r0, r1) of c.
 func rowsRange(a *operand, r0, r1, n, k int, alpha float32, b []float32, ldb int, c []float32, ldc int) {
+	if useAsm512 {
+		rowsAsm512(a, r0, r1, n, k, alpha, b, ldb, c, ldc)
+		return
+	}
 	if useAsm {
 		rowsAsm(a, r0, r1, n, k, alpha, b, ldb, c, ldc)
 		return

@@ -67,7 +67,9 @@ func bitsEqual(t *testing.T, what string, got, want []float32) {
 // TestMulMatchesGonumBitForBit: both kernels (assembly where available,
 // plain Go always) against gonum's Gemm, for both layouts of a, several
 // alphas, strides wider than the rows, serial and parallel.
-func TestMulMatchesGonumBitForBit(t *testing.T) {
+func TestMulMatchesGonumBitForBit(t *testing.T) { checkMul(t) }
+
+func checkMul(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, s := range shapes() {
 		for _, trans := range []bool{false, true} {
@@ -99,7 +101,9 @@ func TestMulMatchesGonumBitForBit(t *testing.T) {
 
 // TestMulU8MatchesGonum: uint8 inputs give what float32 copies of them
 // give.
-func TestMulU8MatchesGonum(t *testing.T) {
+func TestMulU8MatchesGonum(t *testing.T) { checkMulU8(t) }
+
+func checkMulU8(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, s := range shapes() {
 		lda := s.k + rng.IntN(3)
@@ -136,7 +140,9 @@ func mulU8Go(m, n, k int, a []uint8, lda int, b []float32, ldb int, c []float32,
 
 // TestMulU8TMatchesGonum: transposed uint8 inputs with a scale, as the
 // weight gradients of a device layer use them.
-func TestMulU8TMatchesGonum(t *testing.T) {
+func TestMulU8TMatchesGonum(t *testing.T) { checkMulU8T(t) }
+
+func checkMulU8T(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, s := range shapes() {
 		lda := s.m + rng.IntN(3)
