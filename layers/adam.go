@@ -95,8 +95,11 @@ type adamStep struct {
 
 func (s *adamStep) Do(part int) {
 	lo, hi := par.Split(len(s.w), s.parts, 16, part)
-	b1, b2, lr, eps := s.b1, s.b2, s.lr, s.eps
 	w, m, v := s.w[lo:hi], s.m[lo:hi], s.v[lo:hi]
+	if s.adamVector(w, s.g[lo:hi], m, v) {
+		return
+	}
+	b1, b2, lr, eps := s.b1, s.b2, s.lr, s.eps
 	for j, gj := range s.g[lo:hi] {
 		m[j] = b1*m[j] + (1-b1)*gj
 		v[j] = b2*v[j] + (1-b2)*gj*gj

@@ -28,6 +28,11 @@ type Analog struct {
 	W     *tensor.Dense
 
 	id int64
+	// w is W's float32 backing, taken once: Data boxes the slice into an
+	// interface, an allocation at every call, and the training step asks
+	// for the weights many times. Used only while W is still wsrc.
+	w    []float32
+	wsrc *tensor.Dense
 }
 
 func newAnalog(name string, in, out, sends int, place analogmac.Placement) (*Analog, error) {
@@ -40,11 +45,17 @@ func newAnalog(name string, in, out, sends int, place analogmac.Placement) (*Ana
 	if _, err := analogmac.Tiles(in, out, place); err != nil {
 		return nil, fmt.Errorf("layers: %s: %w", name, err)
 	}
-	return &Analog{Name: name, In: in, Out: out, Sends: sends, Place: place, W: newMatrix(in, out), id: newID()}, nil
+	w := newMatrix(in, out)
+	return &Analog{Name: name, In: in, Out: out, Sends: sends, Place: place, W: w, id: newID(), w: w.Data().([]float32), wsrc: w}, nil
 }
 
 // Weights returns the float master weights, In x Out row-major.
-func (a *Analog) Weights() []float32 { return a.W.Data().([]float32) }
+func (a *Analog) Weights() []float32 {
+	if a.W == a.wsrc {
+		return a.w
+	}
+	return a.W.Data().([]float32)
+}
 
 // QuantizedWeights returns the weights as the device sees them: rounded to
 // the nearest integer and clamped to -WeightMax..WeightMax.

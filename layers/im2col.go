@@ -57,28 +57,18 @@ func im2col[T float32 | uint8](g Geometry, cols, x []T, batch int) {
 			for ox := 0; ox < g.OutW; ox++ {
 				patch := cols[((b*g.OutH+oy)*g.OutW+ox)*g.PatchRows:][:g.PatchRows]
 				x0 := ox*g.Stride - g.Pad
+				// The patch's columns inside the image: [lo, hi) of the row.
+				lo, hi := max(0, -x0)*g.C, (min(g.W, x0+g.Kernel)-x0)*g.C
 				for ky := 0; ky < g.Kernel; ky++ {
 					dst := patch[ky*rowLen:][:rowLen]
 					iy := oy*g.Stride - g.Pad + ky
-					if iy < 0 || iy >= g.H {
+					if iy < 0 || iy >= g.H || lo >= hi {
 						clear(dst)
 						continue
 					}
-					line := img[iy*g.W*g.C:]
-					if x0 >= 0 && x0+g.Kernel <= g.W {
-						// The whole row of the patch is inside the image.
-						copy(dst, line[x0*g.C:][:rowLen])
-						continue
-					}
-					for kx := 0; kx < g.Kernel; kx++ {
-						ix := x0 + kx
-						d := dst[kx*g.C:][:g.C]
-						if ix < 0 || ix >= g.W {
-							clear(d)
-							continue
-						}
-						copy(d, line[ix*g.C:][:g.C])
-					}
+					clear(dst[:lo])
+					copy(dst[lo:hi], img[(iy*g.W+x0)*g.C+lo:])
+					clear(dst[hi:])
 				}
 			}
 		}
@@ -96,27 +86,24 @@ func im2colBytes(g Geometry, cols, x []uint8, batch int) {
 			for ox := 0; ox < g.OutW; ox++ {
 				patch := cols[((b*g.OutH+oy)*g.OutW+ox)*g.PatchRows:][:g.PatchRows]
 				x0 := ox*g.Stride - g.Pad
-				inside := x0 >= 0 && x0+g.Kernel <= g.W
+				lo, hi := max(0, -x0)*g.C, (min(g.W, x0+g.Kernel)-x0)*g.C
+				inside := lo == 0 && hi == rowLen
 				for ky := 0; ky < g.Kernel; ky++ {
 					dst := patch[ky*rowLen:][:rowLen]
 					iy := oy*g.Stride - g.Pad + ky
-					if iy < 0 || iy >= g.H {
+					switch {
+					case iy < 0 || iy >= g.H || lo >= hi:
 						clear(dst)
-						continue
-					}
-					line := img[iy*g.W*g.C:][:g.W*g.C]
-					if inside {
-						copySmall(dst, line[x0*g.C:][:rowLen])
-						continue
-					}
-					for kx := 0; kx < g.Kernel; kx++ {
-						ix := x0 + kx
-						d := dst[kx*g.C:][:g.C]
-						if ix < 0 || ix >= g.W {
-							clear(d)
-							continue
+					case inside:
+						copySmall(dst, img[(iy*g.W+x0)*g.C:][:rowLen])
+					default:
+						src := img[(iy*g.W+x0)*g.C+lo:][:hi-lo]
+						for i := range dst {
+							dst[i] = 0
 						}
-						copy(d, line[ix*g.C:][:g.C])
+						for i, v := range src {
+							dst[lo+i] = v
+						}
 					}
 				}
 			}

@@ -33,6 +33,7 @@ type Graph struct {
 	g       *G.ExprGraph
 	vm      G.VM
 	x, t    *tensor.Dense // input (batch x inputs, 0..31) and one-hot targets
+	xs, ts  []float32     // their backings
 	logits  G.Value
 	loss    G.Value
 	grads   []G.Value
@@ -62,8 +63,9 @@ func (n *Network) NewGraph(o GraphOptions) (*Graph, error) {
 	gr := &Graph{Net: n, Batch: batch, Exec: layers.NewExec(o.On, n.GainPerSend), params: n.Params()}
 	gr.x = tensor.New(tensor.WithShape(batch, n.Inputs()), tensor.Of(tensor.Float32))
 	gr.t = tensor.New(tensor.WithShape(batch, n.Classes), tensor.Of(tensor.Float32))
+	gr.xs, gr.ts = gr.x.Data().([]float32), gr.t.Data().([]float32)
 	if !o.Gorgonia {
-		run, err := layers.NewRunner(n.Layers, gr.Exec, batch, gr.Input(), train, gr.t.Data().([]float32), n.Classes, n.LogitScale)
+		run, err := layers.NewRunner(n.Layers, gr.Exec, batch, gr.xs, train, gr.ts, n.Classes, n.LogitScale)
 		switch {
 		case err == nil:
 			gr.run = run
@@ -126,11 +128,11 @@ func (gr *Graph) Close() error {
 }
 
 // Input returns the input buffer (batch x inputs) to fill before Run.
-func (gr *Graph) Input() []float32 { return gr.x.Data().([]float32) }
+func (gr *Graph) Input() []float32 { return gr.xs }
 
 // SetLabels fills the one-hot targets from labels (len Batch).
 func (gr *Graph) SetLabels(labels []uint8) error {
-	t := gr.t.Data().([]float32)
+	t := gr.ts
 	clear(t)
 	if len(labels) != gr.Batch {
 		return fmt.Errorf("models: %d labels for batch %d", len(labels), gr.Batch)
