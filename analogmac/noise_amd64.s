@@ -62,10 +62,11 @@ GLOBL pairidx<>(SB), RODATA|NOPTR, $128
 	XORQ tmp, z
 
 // EXPAPPROX sets X5 to exp(X4) for X4 in [-7, 0] within a relative 1e-14:
-// k = round(t/ln 2), r = t - k ln 2 in two parts, a degree-12 Taylor
-// polynomial of r, times 2^k. It only decides the edge test where the
-// result is more than the margin (1e-12) away from y; closer calls go to
-// math.Exp.
+// k = round(t/ln 2), r = t - k ln 2 in two parts, the degree-12 Taylor
+// polynomial of r evaluated by Estrin's scheme (a short dependency chain:
+// the edge test waits on it), times 2^k. It only decides the edge test
+// where the result is more than the margin (1e-12) away from y; closer
+// calls go to math.Exp. Coefficients c_j = 1/j! are at 56 + 8(12-j).
 #define EXPAPPROX \
 	LEAQ noiseconst<>(SB), R9; \
 	VMULSD 16(R9), X4, X1; \
@@ -75,19 +76,21 @@ GLOBL pairidx<>(SB), RODATA|NOPTR, $128
 	VSUBSD X3, X4, X4; \
 	VMULSD 32(R9), X2, X3; \
 	VSUBSD X3, X4, X4; \
-	VMOVSD 56(R9), X5; \
-	VMULSD X4, X5, X5; VADDSD 64(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 72(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 80(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 88(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 96(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 104(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 112(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 120(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 128(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 136(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 144(R9), X5, X5; \
-	VMULSD X4, X5, X5; VADDSD 152(R9), X5, X5; \
+	VMULSD X4, X4, X10; \
+	VMULSD X10, X10, X11; \
+	VMULSD X11, X11, X12; \
+	VMULSD 144(R9), X4, X13; VADDSD 152(R9), X13, X13; \
+	VMULSD 128(R9), X4, X14; VADDSD 136(R9), X14, X14; \
+	VMULSD 112(R9), X4, X15; VADDSD 120(R9), X15, X15; \
+	VMULSD 96(R9), X4, X16; VADDSD 104(R9), X16, X16; \
+	VMULSD 80(R9), X4, X17; VADDSD 88(R9), X17, X17; \
+	VMULSD 64(R9), X4, X18; VADDSD 72(R9), X18, X18; \
+	VMULSD X10, X14, X14; VADDSD X14, X13, X13; \
+	VMULSD X10, X16, X16; VADDSD X16, X15, X15; \
+	VMULSD X10, X18, X18; VADDSD X18, X17, X17; \
+	VMULSD X11, X15, X15; VADDSD X15, X13, X13; \
+	VMULSD 56(R9), X11, X19; VADDSD X19, X17, X17; \
+	VMULSD X12, X17, X17; VADDSD X17, X13, X5; \
 	ADDQ $1023, R11; \
 	SHLQ $52, R11; \
 	VMOVQ R11, X6; \
@@ -95,23 +98,31 @@ GLOBL pairidx<>(SB), RODATA|NOPTR, $128
 
 // func zigFast512(state *uint64, buf *float64, n int) int
 //
-// Lane j of a group computes draw j of the stream, SplitMix64 being a
-// counter: u = mix64(s + j*golden64). The fast path of normal, per lane:
-// layer i = u & 255, x = float64(int64(u>>11)) * zigScale[i], accepted if
-// x < zigInner[i], sign from bit 8. The tables are read as (scale, inner)
-// pairs with scalar loads (gathers are slower here). A group whose wanted
-// lanes are all accepted is stored whole; otherwise the lanes before the
-// first rejected one are stored and that draw takes normal's edge test
-// right here, for a layer above the base: the next draw's uniform gives
-// y = zigF[i] + uniform*(zigF[i+1]-zigF[i]), and the draw is x if
-// y < exp(-x*x/2), else the output is drawn again; both consume two draws.
-// The function returns, leaving the draw to normal, for the base layer's
-// tail and when y is too close to exp(-x*x/2) for EXPAPPROX to decide.
-TEXT ·zigFast512(SB), NOSPLIT, $16-32
+// Two passes over batches of 64 draws. The first computes them eight at a
+// time, SplitMix64 being a counter (draw j is mix64(s + j*golden64)): u,
+// the fast path's result x = float64(int64(u>>11)) * zigScale[i] with the
+// sign from bit 8 (i = u & 255), and whether x < zigInner[i]. The tables
+// are read as (scale, inner) pairs with scalar loads (gathers are slower
+// here). The second walks the draws in order as normal would: a fast draw
+// is an output; any other takes normal's edge test for a layer above the
+// base right here: the next draw's uniform gives
+// y = zigF[i] + uniform*(zigF[i+1]-zigF[i]), and the draw is an output if
+// y < exp(-x*x/2); either way two draws are consumed. The function returns,
+// leaving the draw to normal, for the base layer's tail and for an edge
+// test too close to call without math.Exp.
+//
+// Frame: xs (64 x float64, the signed x), us (64 x uint64, the u), offs
+// (8 x uint16, scratch), then the flags word.
+#define XS 0
+#define US 512
+#define OFFS 1024
+#define FLAGS 1040
+
+TEXT ·zigFast512(SB), $1048-32
 	MOVQ state+0(FP), DI
 	MOVQ buf+8(FP), SI
 	MOVQ n+16(FP), CX
-	MOVQ (DI), R8                // s
+	MOVQ (DI), R8                // s: the state before draw 0 of the batch
 	XORQ AX, AX                  // written
 	LEAQ ·zigPair(SB), R10
 	MOVQ $0x9e3779b97f4a7c15, R12
@@ -126,38 +137,46 @@ TEXT ·zigFast512(SB), NOSPLIT, $16-32
 	VPBROADCASTQ R9, Z26
 	VMOVDQU64 pairidx<>+0(SB), Z25
 	VMOVDQU64 pairidx<>+64(SB), Z24
+	MOVQ $8, R9
+	IMULQ R12, R9
+	VPBROADCASTQ R9, Z23         // eight draws ahead
 
-loop:
+batch:
 	TESTQ CX, CX
 	JLE   done
-	VPBROADCASTQ R8, Z0
-	VPADDQ  Z30, Z0, Z0          // mix64's input after its increment
-	VPSRLQ  $30, Z0, Z1
-	VPXORQ  Z1, Z0, Z0
+	// Pass 1: draws 0..63 of the batch.
+	VPBROADCASTQ R8, Z22
+	VPADDQ  Z30, Z22, Z22        // mix64's inputs of draws 0..7, after its increment
+	XORQ    DX, DX               // group
+	XORQ    BX, BX               // flags
+group:
+	VPSRLQ  $30, Z22, Z1
+	VPXORQ  Z1, Z22, Z0
 	VPMULLQ Z29, Z0, Z0
 	VPSRLQ  $27, Z0, Z1
 	VPXORQ  Z1, Z0, Z0
 	VPMULLQ Z28, Z0, Z0
 	VPSRLQ  $31, Z0, Z1
 	VPXORQ  Z1, Z0, Z0           // u
+	VMOVDQU64 Z0, (US)(SP)(DX*8)
 	VPANDQ  Z27, Z0, Z2          // layer
 	VPSLLQ  $4, Z2, Z2           // byte offset of its (scale, inner) pair
-	VPMOVQW Z2, off-16(SP)       // eight 16-bit offsets
-	MOVWQZX off-16(SP), R9
+	VPMOVQW Z2, OFFS(SP)
+	MOVWQZX (OFFS+0)(SP), R9
 	VMOVUPD (R10)(R9*1), X6
-	MOVWQZX off-14(SP), R9
+	MOVWQZX (OFFS+2)(SP), R9
 	VINSERTF64X2 $1, (R10)(R9*1), Z6, Z6
-	MOVWQZX off-12(SP), R9
+	MOVWQZX (OFFS+4)(SP), R9
 	VINSERTF64X2 $2, (R10)(R9*1), Z6, Z6
-	MOVWQZX off-10(SP), R9
+	MOVWQZX (OFFS+6)(SP), R9
 	VINSERTF64X2 $3, (R10)(R9*1), Z6, Z6
-	MOVWQZX off-8(SP), R9
+	MOVWQZX (OFFS+8)(SP), R9
 	VMOVUPD (R10)(R9*1), X7
-	MOVWQZX off-6(SP), R9
+	MOVWQZX (OFFS+10)(SP), R9
 	VINSERTF64X2 $1, (R10)(R9*1), Z7, Z7
-	MOVWQZX off-4(SP), R9
+	MOVWQZX (OFFS+12)(SP), R9
 	VINSERTF64X2 $2, (R10)(R9*1), Z7, Z7
-	MOVWQZX off-2(SP), R9
+	MOVWQZX (OFFS+14)(SP), R9
 	VINSERTF64X2 $3, (R10)(R9*1), Z7, Z7
 	VMOVDQU64 Z25, Z3
 	VPERMI2PD Z7, Z6, Z3         // scales
@@ -170,86 +189,101 @@ loop:
 	VPANDQ  Z26, Z0, Z1
 	VPSLLQ  $55, Z1, Z1
 	VPORQ   Z1, Z5, Z5           // bit 8 of u becomes the sign
-	MOVQ    $8, R9
-	CMPQ    CX, R9
-	CMOVQLT CX, R9               // lanes wanted
-	MOVL    $0xff, DX
-	BZHIL   R9, DX, DX           // their mask
-	KMOVB   K3, BX
-	NOTL    BX
-	ANDL    DX, BX               // wanted lanes off the fast path
-	JNZ     partial
-	KMOVB   DX, K4
+	VMOVUPD Z5, (XS)(SP)(DX*8)
+	KMOVB   K3, R9
+	SHLXQ   DX, R9, R9
+	ORQ     R9, BX
+	VPADDQ  Z23, Z22, Z22
+	ADDQ    $8, DX
+	CMPQ    DX, $64
+	JLT     group
+	MOVQ    BX, FLAGS(SP)
+
+	// Pass 2: DX is the next draw of the batch.
+	XORQ DX, DX
+walk:
+	TESTQ CX, CX
+	JLE   finish
+	CMPQ  DX, $56
+	JGT   next                   // fewer than nine draws left: a new batch
+	MOVQ  $8, R9
+	CMPQ  CX, R9
+	CMOVQLT CX, R9               // outputs wanted from this group
+	MOVL  $0xff, R11
+	BZHIL R9, R11, R11           // their mask
+	MOVQ  FLAGS(SP), BX
+	SHRXQ DX, BX, BX
+	NOTL  BX
+	ANDL  R11, BX                // wanted draws off the fast path
+	JNZ   partial
+	KMOVB R11, K4
+	VMOVUPD (XS)(SP)(DX*8), K4, Z5
 	VMOVUPD Z5, K4, (SI)(AX*8)
-	ADDQ    R9, AX
-	SUBQ    R9, CX
-	IMULQ   R12, R9
-	ADDQ    R9, R8
-	JMP     loop
+	ADDQ  R9, AX
+	ADDQ  R9, DX
+	SUBQ  R9, CX
+	JMP   walk
 
 partial:
-	TZCNTL  BX, BX               // the first rejected lane
-	MOVL    $0xff, DX
-	BZHIL   BX, DX, DX
-	KMOVB   DX, K4
+	TZCNTL BX, BX                // the first draw off the fast path
+	MOVL  $0xff, R11
+	BZHIL BX, R11, R11
+	KMOVB R11, K4
+	VMOVUPD (XS)(SP)(DX*8), K4, Z5
 	VMOVUPD Z5, K4, (SI)(AX*8)
-	ADDQ    BX, AX
-	SUBQ    BX, CX
-	IMULQ   R12, BX
-	ADDQ    BX, R8               // s: the rejected draw is next
-
-	// The edge test, in scalar code: the draw again...
-	MOVQ    R8, DX
-	ADDQ    R12, DX
-	MIX64(DX, R9)                // u
-	MOVQ    DX, BX
-	ANDQ    $255, BX             // layer i
-	JZ      done                 // the base layer's tail: normal draws it
-	MOVQ    DX, u-8(SP)
-	SHRQ    $11, DX
-	VCVTSI2SDQ DX, X0, X0
-	MOVQ    BX, R9
-	SHLQ    $4, R9
-	VMULSD  (R10)(R9*1), X0, X0  // x = float64(u>>11) * zigScale[i]
-	// ...the next draw's uniform...
-	MOVQ    R8, DX
-	ADDQ    R12, DX
-	ADDQ    R12, DX
-	MIX64(DX, R9)
-	SHRQ    $11, DX
-	VCVTSI2SDQ DX, X7, X7
-	LEAQ    noiseconst<>(SB), R9
-	VMULSD  8(R9), X7, X7        // uniform
-	LEAQ    ·zigF(SB), R9
-	VMOVSD  8(R9)(BX*8), X8
-	VSUBSD  (R9)(BX*8), X8, X8   // zigF[i+1] - zigF[i]
-	VMULSD  X8, X7, X7
-	VADDSD  (R9)(BX*8), X7, X7   // y
-	// ...against exp(-0.5*x*x).
-	LEAQ    noiseconst<>(SB), R9
-	VMULSD  (R9), X0, X4
-	VMULSD  X0, X4, X4           // (-0.5*x)*x
+	ADDQ  BX, AX
+	ADDQ  BX, DX
+	SUBQ  BX, CX
+	CMPQ  DX, $63
+	JGE   next                   // its next draw is in the next batch
+	// The edge test of draw DX.
+	MOVQ  (US)(SP)(DX*8), R9
+	MOVQ  R9, BX
+	ANDQ  $255, BX               // layer i
+	JZ    finish                 // the base layer's tail: normal draws it
+	MOVQ  (XS)(SP)(DX*8), X0
+	VANDPD noiseconst<>+48(SB), X0, X0 // x, unsigned
+	MOVQ  (US+8)(SP)(DX*8), R9   // the next draw
+	SHRQ  $11, R9
+	VCVTSI2SDQ R9, X7, X7
+	LEAQ  noiseconst<>(SB), R9
+	VMULSD 8(R9), X7, X7         // uniform
+	LEAQ  ·zigF(SB), R9
+	VMOVSD 8(R9)(BX*8), X8
+	VSUBSD (R9)(BX*8), X8, X8    // zigF[i+1] - zigF[i]
+	VMULSD X8, X7, X7
+	VADDSD (R9)(BX*8), X7, X7    // y
+	LEAQ  noiseconst<>(SB), R9
+	VMULSD (R9), X0, X4
+	VMULSD X0, X4, X4            // (-0.5*x)*x
 	EXPAPPROX                    // X5 ~ exp
-	LEAQ    noiseconst<>(SB), R9
-	VSUBSD  X5, X7, X1           // y - e
-	VANDPD  48(R9), X1, X1       // |y - e|
-	VMULSD  40(R9), X5, X2       // margin * e
+	LEAQ  noiseconst<>(SB), R9
+	VSUBSD X5, X7, X1            // y - e
+	VANDPD 48(R9), X1, X1        // |y - e|
+	VMULSD 40(R9), X5, X2        // margin * e
 	VUCOMISD X2, X1
-	JBE     done                 // too close to call: normal decides with math.Exp
-	MOVQ    R12, DX
-	SHLQ    $1, DX
-	ADDQ    DX, R8               // two draws consumed either way
-	VUCOMISD X5, X7
-	JAE     loop                 // y >= e: rejected, draw this output again
-	MOVQ    u-8(SP), DX
-	ANDQ    $256, DX
-	SHLQ    $55, DX
-	VMOVQ   X0, R9
-	ORQ     DX, R9               // the sign from bit 8
-	MOVQ    R9, (SI)(AX*8)
-	INCQ    AX
-	DECQ    CX
-	JMP     loop
+	JBE   finish                 // too close to call: normal decides with math.Exp
+	// Without a branch on the outcome (a coin toss): x is written in any
+	// case and counts only if y < e; otherwise the next output overwrites it.
+	MOVQ  (XS)(SP)(DX*8), R9
+	MOVQ  R9, (SI)(AX*8)
+	VUCOMISD X5, X7              // CF: y < e
+	SBBQ  R9, R9                 // -1 if accepted, else 0
+	SUBQ  R9, AX
+	ADDQ  R9, CX
+	ADDQ  $2, DX                 // two draws consumed either way
+	JMP   walk
+
+next:
+	MOVQ  DX, R9
+	IMULQ R12, R9
+	ADDQ  R9, R8
+	JMP   batch
+
+finish:
+	MOVQ  DX, R9
+	IMULQ R12, R9
+	ADDQ  R9, R8
 
 done:
 	MOVQ R8, (DI)
