@@ -74,8 +74,14 @@ func (a *Adam) Update(params []*Param, grads [][]float32) error {
 		// Every element is updated on its own: the parts may run anywhere.
 		a.step.w, a.step.g, a.step.m, a.step.v = w, g, m, v
 		a.step.parts = max(1, min(len(w)/adamPart, 4*par.Procs()))
+		// The vector loop applies an analog layer's clamp as it goes: the
+		// same numbers as Clamp afterwards, without another pass.
+		a.step.clamp = 0
+		if vectorAdam() && p.clampMax > 0 {
+			a.step.clamp = p.clampMax
+		}
 		par.For(a.step.parts, &a.step)
-		if p.Clamp != nil {
+		if p.Clamp != nil && a.step.clamp == 0 {
 			p.Clamp()
 		}
 	}
@@ -89,6 +95,7 @@ const adamPart = 8192
 // adamStep is one parameter's update as a parallel loop.
 type adamStep struct {
 	b1, b2, lr, eps float32
+	clamp           float32 // applied by the vector loop when not 0
 	w, g, m, v      []float32
 	parts           int
 }

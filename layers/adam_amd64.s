@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// func adam512(w, grad, mom, vel *float32, n int, c *[4]float32)
+// func adam512(w, grad, mom, vel *float32, n int, c *[5]float32)
 //
 // Sixteen elements at a time (the last under a mask), each exactly as
 // adamStep.Do's loop computes it, operation by operation in float32 with
@@ -10,7 +10,8 @@
 //   m = b1*m + (1-b1)*g
 //   v = b2*v + ((1-b2)*g)*g
 //   w = w - (lr*m) / (float32(sqrt(float64(v))) + eps)
-// c holds b1, b2, lr, eps.
+// c holds b1, b2, lr, eps and a bound: when it is not 0, w is then clamped
+// to +-bound as Analog.ClampWeights does, min first (a NaN stays NaN).
 TEXT ·adam512(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), DI
 	MOVQ grad+8(FP), SI
@@ -22,6 +23,10 @@ TEXT ·adam512(SB), NOSPLIT, $0-48
 	VBROADCASTSS 4(R10), Z21     // b2
 	VBROADCASTSS 8(R10), Z22     // lr
 	VBROADCASTSS 12(R10), Z23    // eps
+	VBROADCASTSS 16(R10), Z27    // bound
+	VXORPS Z28, Z28, Z28
+	VSUBPS Z27, Z28, Z28         // -bound
+	MOVL 16(R10), R11            // bound's bits: 0 for none
 	MOVL $0x3f800000, AX
 	VPBROADCASTD AX, Z24         // 1
 	VSUBPS Z20, Z24, Z25         // 1-b1
@@ -65,6 +70,11 @@ body:
 	VMULPS Z1, Z22, Z4             // lr*m
 	VDIVPS Z5, Z4, Z4              // (lr*m) / (...)
 	VSUBPS Z4, Z3, Z3              // w - ...
+	TESTL R11, R11
+	JZ   store
+	VMINPS Z3, Z27, Z3             // min(bound, w): w if w is NaN
+	VMAXPS Z3, Z28, Z3             // max(-bound, ...)
+store:
 	VMOVUPS Z1, K1, (R8)(AX*4)
 	VMOVUPS Z2, K1, (R9)(AX*4)
 	VMOVUPS Z3, K1, (DI)(AX*4)

@@ -3,3 +3,5 @@
 package layers
 
 func (s *adamStep) adamVector(w, g, m, v []float32) bool { return false }
+
+func vectorAdam() bool { return false }

@@ -65,8 +65,8 @@ func (a *Analog) QuantizedWeights(dst []int8) []int8 {
 		dst = make([]int8, len(w))
 	}
 	dst = dst[:len(w)]
-	for i, v := range w {
-		dst[i] = QuantizeWeight(v)
+	for i := quantizeVector(dst, w); i < len(w); i++ {
+		dst[i] = QuantizeWeight(w[i])
 	}
 	return dst
 }
@@ -240,7 +240,9 @@ func (k *Kernel) forwardDevice(y, x []float32, batch int) error {
 // bug upstream, not data to clip.
 func (k *Kernel) quantizeInputs(xq []uint8, x []float32) error {
 	a := k.a
-	for i, v := range x {
+	start := toInputsVector(xq, x)
+	for i, v := range x[start:] {
+		i += start
 		if q := uint8(v); float32(q) != v || q > analogmac.InputMax {
 			return fmt.Errorf("layers: %s: input [%d][%d] = %g: want an integer in 0..%d", a.Name, i/a.In, i%a.In, v, analogmac.InputMax)
 		}

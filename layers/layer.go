@@ -34,6 +34,9 @@ type Param struct {
 	// data is Value's backing while Value is still src (see Analog.w).
 	data []float32
 	src  *tensor.Dense
+	// clampMax, if not 0, says that Clamp clamps to +-clampMax, which Adam
+	// may then do in its own loop.
+	clampMax float32
 }
 
 // Data returns the parameter's float32 backing.
