@@ -27,6 +27,9 @@ func TestAdamStepMatchesScalarLoop(t *testing.T) {
 			}
 			p = a.Params()[0]
 			n = len(p.Data())
+			if p.clampMax != analogmac.WeightMax {
+				t.Fatalf("an analog layer's parameter does not say how it is clamped")
+			}
 		}
 		w := p.Data()
 		for i := range w {

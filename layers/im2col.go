@@ -47,7 +47,7 @@ func (g Geometry) Im2Col(cols, x []float32, batch int) { im2col(g, cols, x, batc
 // device.
 func im2col[T float32 | uint8](g Geometry, cols, x []T, batch int) {
 	if u, ok := any(cols).([]uint8); ok && g.Kernel*g.C <= 16 {
-		im2colBytes(g, u, any(x).([]uint8), batch)
+		im2colBytes(g, u, any(x).([]uint8), batch, make([]uint8, g.padSize()))
 		return
 	}
 	rowLen := g.Kernel * g.C
@@ -76,40 +76,34 @@ func im2col[T float32 | uint8](g Geometry, cols, x []T, batch int) {
 }
 
 // im2colBytes is im2col for 5-bit inputs whose patch rows are at most 16
-// bytes long (a 10x10 kernel over one channel: 10): a call of copy per
-// row would cost more than the copy, so rows move as two 8-byte words.
-func im2colBytes(g Geometry, cols, x []uint8, batch int) {
+// bytes long (a 10x10 kernel over one channel: 10): each image is first
+// copied into the middle of a zero-padded one (pad, reused; its border
+// stays zero), so that every patch row is a plain copy of two 8-byte
+// words, without a call of copy or a test for the border.
+func im2colBytes(g Geometry, cols, x []uint8, batch int, pad []uint8) {
 	rowLen := g.Kernel * g.C
+	wp := (g.W + 2*g.Pad) * g.C // a padded row
+	line := g.W * g.C
 	for b := 0; b < batch; b++ {
 		img := x[b*g.InputsPerSample:][:g.InputsPerSample]
+		for y := 0; y < g.H; y++ {
+			copy(pad[(y+g.Pad)*wp+g.Pad*g.C:][:line], img[y*line:][:line])
+		}
+		out := cols[b*g.Patches*g.PatchRows:][:g.Patches*g.PatchRows]
 		for oy := 0; oy < g.OutH; oy++ {
 			for ox := 0; ox < g.OutW; ox++ {
-				patch := cols[((b*g.OutH+oy)*g.OutW+ox)*g.PatchRows:][:g.PatchRows]
-				x0 := ox*g.Stride - g.Pad
-				lo, hi := max(0, -x0)*g.C, (min(g.W, x0+g.Kernel)-x0)*g.C
-				inside := lo == 0 && hi == rowLen
+				patch := out[(oy*g.OutW+ox)*g.PatchRows:][:g.PatchRows]
+				src := pad[(oy*g.Stride*wp)+ox*g.Stride*g.C:]
 				for ky := 0; ky < g.Kernel; ky++ {
-					dst := patch[ky*rowLen:][:rowLen]
-					iy := oy*g.Stride - g.Pad + ky
-					switch {
-					case iy < 0 || iy >= g.H || lo >= hi:
-						clear(dst)
-					case inside:
-						copySmall(dst, img[(iy*g.W+x0)*g.C:][:rowLen])
-					default:
-						src := img[(iy*g.W+x0)*g.C+lo:][:hi-lo]
-						for i := range dst {
-							dst[i] = 0
-						}
-						for i, v := range src {
-							dst[lo+i] = v
-						}
-					}
+					copySmall(patch[ky*rowLen:][:rowLen], src[ky*wp:][:rowLen])
 				}
 			}
 		}
 	}
 }
+
+// padSize is the size of im2colBytes's padded image.
+func (g Geometry) padSize() int { return (g.H + 2*g.Pad) * (g.W + 2*g.Pad) * g.C }
 
 // copySmall copies up to 16 bytes without calling memmove.
 func copySmall(dst, src []uint8) {

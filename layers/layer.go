@@ -90,7 +90,8 @@ func (d *Dense) Apply(x *G.Node, ex *Exec) (*G.Node, error) {
 func (d *Dense) Params() []*Param { return []*Param{d.param()} }
 
 func (a *Analog) param() *Param {
-	return &Param{Name: fmt.Sprintf("%s.W#%d", a.Name, a.id), Value: a.W, Clamp: a.ClampWeights}
+	return &Param{Name: fmt.Sprintf("%s.W#%d", a.Name, a.id), Value: a.W, Clamp: a.ClampWeights,
+		data: a.Weights(), src: a.W, clampMax: analogmac.WeightMax}
 }
 
 // Describe implements Layer.

@@ -83,18 +83,25 @@ type node struct {
 	cut       im2colBody
 }
 
-// im2colBody cuts the patches of a band of samples.
+// im2colBody cuts the patches of a band of samples; pads holds a padded
+// image per part (see im2colBytes), made once.
 type im2colBody struct {
 	g       Geometry
 	cols, x []uint8
 	batch   int
 	parts   int
+	pads    [][]uint8
 }
 
 func (b *im2colBody) Do(i int) {
 	lo, hi := par.Split(b.batch, b.parts, 1, i)
 	g := b.g
-	im2col(g, b.cols[lo*g.Patches*g.PatchRows:hi*g.Patches*g.PatchRows], b.x[lo*g.InputsPerSample:hi*g.InputsPerSample], hi-lo)
+	cols, x := b.cols[lo*g.Patches*g.PatchRows:hi*g.Patches*g.PatchRows], b.x[lo*g.InputsPerSample:hi*g.InputsPerSample]
+	if g.Kernel*g.C > 16 {
+		im2col(g, cols, x, hi-lo)
+		return
+	}
+	im2colBytes(g, cols, x, hi-lo, b.pads[i])
 }
 
 // NewRunner prepares ls to run in ex on batch samples of inputs values
@@ -340,7 +347,11 @@ func (r *Runner) forward(n *node, dev bool) error {
 	if n.kind == kindConv {
 		// Cut in parts by sample: a quarter of a millisecond of copying
 		// per training step otherwise stays on one processor.
-		n.cut = im2colBody{g: n.geom, cols: x.u, x: n.in.u, batch: n.in.rows, parts: min(n.in.rows, 4*par.Procs())}
+		n.cut.g, n.cut.cols, n.cut.x, n.cut.batch = n.geom, x.u, n.in.u, n.in.rows
+		n.cut.parts = min(n.in.rows, 4*par.Procs())
+		for len(n.cut.pads) < n.cut.parts {
+			n.cut.pads = append(n.cut.pads, make([]uint8, n.geom.padSize()))
+		}
 		par.For(n.cut.parts, &n.cut)
 	}
 	return n.k.forwardQ(n.out.y, x.u, rows)
