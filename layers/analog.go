@@ -164,20 +164,27 @@ func (k *Kernel) forwardFloat(y, x []float32, batch int) {
 		wb := blas32.General{Rows: r1 - r0, Cols: a.Out, Stride: a.Out, Data: w[r0*a.Out:]}
 		if r0 == 0 && r1 == a.In {
 			gemm(false, s, xa, wb, blas32.General{Rows: batch, Cols: a.Out, Stride: a.Out, Data: y})
-			for i, v := range y {
-				y[i] = clampOut(v)
+			if !clampVector(y) {
+				for i, v := range y {
+					y[i] = clampOut(v)
+				}
 			}
 			return
 		}
 		k.acc = grow(k.acc, n)
 		acc := k.acc
 		gemm(false, s, xa, wb, blas32.General{Rows: batch, Cols: a.Out, Stride: a.Out, Data: acc})
-		for i, v := range acc {
-			tot[i] += clampOut(v)
+		if !clampAddVector(tot, acc) {
+			for i, v := range acc {
+				tot[i] += clampOut(v)
+			}
 		}
 	}
-	for i, v := range tot {
-		y[i] = clampOut(v)
+	copy(y, tot)
+	if !clampVector(y) {
+		for i, v := range tot {
+			y[i] = clampOut(v)
+		}
 	}
 }
 

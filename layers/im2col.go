@@ -1,7 +1,6 @@
 package layers
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/chewxy/hm"
@@ -46,8 +45,8 @@ func (g Geometry) Im2Col(cols, x []float32, batch int) { im2col(g, cols, x, batc
 // im2col is Im2Col for float32 activations and for the 5-bit inputs of a
 // device.
 func im2col[T float32 | uint8](g Geometry, cols, x []T, batch int) {
-	if u, ok := any(cols).([]uint8); ok && g.Kernel*g.C <= 16 {
-		im2colBytes(g, u, any(x).([]uint8), batch, make([]uint8, g.padSize()))
+	if g.Kernel*g.C <= 16 {
+		im2colBytes(g, cols, x, batch, make([]T, g.padSize()))
 		return
 	}
 	rowLen := g.Kernel * g.C
@@ -75,12 +74,12 @@ func im2col[T float32 | uint8](g Geometry, cols, x []T, batch int) {
 	}
 }
 
-// im2colBytes is im2col for 5-bit inputs whose patch rows are at most 16
-// bytes long (a 10x10 kernel over one channel: 10): each image is first
-// copied into the middle of a zero-padded one (pad, reused; its border
-// stays zero), so that every patch row is a plain copy of two 8-byte
-// words, without a call of copy or a test for the border.
-func im2colBytes(g Geometry, cols, x []uint8, batch int, pad []uint8) {
+// im2colBytes is im2col for patch rows of at most 16 values (a 10x10 kernel
+// over one channel: 10): each image is first copied into the middle of a
+// zero-padded one (pad, reused; its border stays zero), so that every
+// patch row is a plain copy of two overlapping 8-value words, without a
+// call of copy or a test for the border.
+func im2colBytes[T float32 | uint8](g Geometry, cols, x []T, batch int, pad []T) {
 	rowLen := g.Kernel * g.C
 	wp := (g.W + 2*g.Pad) * g.C // a padded row
 	line := g.W * g.C
@@ -105,12 +104,12 @@ func im2colBytes(g Geometry, cols, x []uint8, batch int, pad []uint8) {
 // padSize is the size of im2colBytes's padded image.
 func (g Geometry) padSize() int { return (g.H + 2*g.Pad) * (g.W + 2*g.Pad) * g.C }
 
-// copySmall copies up to 16 bytes without calling memmove.
-func copySmall(dst, src []uint8) {
+// copySmall copies up to 16 values without calling memmove.
+func copySmall[T float32 | uint8](dst, src []T) {
 	n := len(src)
 	if n >= 8 {
-		binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(src))
-		binary.LittleEndian.PutUint64(dst[n-8:], binary.LittleEndian.Uint64(src[n-8:]))
+		*(*[8]T)(dst) = *(*[8]T)(src)
+		*(*[8]T)(dst[n-8:]) = *(*[8]T)(src[n-8:])
 		return
 	}
 	for i, v := range src {

@@ -149,3 +149,124 @@ done:
 	MOVQ AX, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// Float mode's elementwise loops, sixteen at a time, the last block under a
+// mask. Go's min and max return NaN for a NaN operand: Intel's MINPS and
+// MAXPS return their second operand when either is NaN, so the variable
+// goes second (Go syntax: first).
+
+// Sets K1 to the lanes of the block at AX below CX (n); jumps to done at
+// the end. Uses DX, BX.
+#define BLOCK16(done) \
+	MOVQ CX, DX; \
+	SUBQ AX, DX; \
+	JLE  done; \
+	MOVL $0xffff, BX; \
+	CMPQ DX, $16; \
+	JGE  2(PC); \
+	BZHIL DX, BX, BX; \
+	KMOVW BX, K1
+
+// func clamp512(y *float32, n int)
+//
+// y = max(-128, min(127, y)): clampOut.
+TEXT ·clamp512(SB), NOSPLIT, $0-16
+	MOVQ y+0(FP), DI
+	MOVQ n+8(FP), CX
+	MOVL $0x42fe0000, DX
+	VPBROADCASTD DX, Z31         // 127
+	MOVL $0xc3000000, DX
+	VPBROADCASTD DX, Z30         // -128
+	XORQ AX, AX
+cloop:
+	BLOCK16(cdone)
+	VMOVUPS.Z (DI)(AX*4), K1, Z0
+	VMINPS Z0, Z31, Z0
+	VMAXPS Z0, Z30, Z0
+	VMOVUPS Z0, K1, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  cloop
+cdone:
+	VZEROUPPER
+	RET
+
+// func clampAdd512(tot, acc *float32, n int)
+//
+// tot += clampOut(acc).
+TEXT ·clampAdd512(SB), NOSPLIT, $0-24
+	MOVQ tot+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x42fe0000, DX
+	VPBROADCASTD DX, Z31
+	MOVL $0xc3000000, DX
+	VPBROADCASTD DX, Z30
+	XORQ AX, AX
+aloop:
+	BLOCK16(adone)
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMINPS Z0, Z31, Z0
+	VMAXPS Z0, Z30, Z0
+	VMOVUPS.Z (DI)(AX*4), K1, Z1
+	VADDPS Z0, Z1, Z1
+	VMOVUPS Z1, K1, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  aloop
+adone:
+	VZEROUPPER
+	RET
+
+// func reluF512(dst, src *float32, n int, div float32)
+//
+// ConvertingReLU.Forward in float mode: min(31, max(0, min(127, v)) * div).
+// max(0, v) must give +0 for -0 as Go's max does; MAXPS gives -0 back, and
+// adding +0 turns it into +0 without changing anything else.
+TEXT ·reluF512(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS div+24(FP), Z29
+	MOVL $0x42fe0000, DX
+	VPBROADCASTD DX, Z31         // 127
+	MOVL $0x41f80000, DX
+	VPBROADCASTD DX, Z28         // 31
+	VPXORD Z30, Z30, Z30         // +0
+	XORQ AX, AX
+rloop:
+	BLOCK16(rdone)
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMINPS Z0, Z31, Z0
+	VMAXPS Z0, Z30, Z0
+	VADDPS Z30, Z0, Z0
+	VMULPS Z29, Z0, Z0
+	VMINPS Z0, Z28, Z0
+	VMOVUPS Z0, K1, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  rloop
+rdone:
+	VZEROUPPER
+	RET
+
+// func reluGradF512(gin, grad, y *float32, n int, div float32)
+//
+// gin = g*div where y > 0 (ordered: not for NaN), +0 elsewhere.
+TEXT ·reluGradF512(SB), NOSPLIT, $0-36
+	MOVQ gin+0(FP), DI
+	MOVQ grad+8(FP), SI
+	MOVQ y+16(FP), R8
+	MOVQ n+24(FP), CX
+	VBROADCASTSS div+32(FP), Z29
+	VPXORD Z30, Z30, Z30
+	XORQ AX, AX
+gloop:
+	BLOCK16(gdone)
+	VMOVUPS.Z (R8)(AX*4), K1, Z0
+	VCMPPS $0x1e, Z30, Z0, K1, K2  // y > 0
+	VMOVUPS.Z (SI)(AX*4), K1, Z1
+	VMULPS.Z Z29, Z1, K2, Z1
+	VMOVUPS Z1, K1, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP  gloop
+gdone:
+	VZEROUPPER
+	RET
