@@ -82,7 +82,7 @@ type part struct {
 	acc   []float32 // row block x group rows x Cols
 	rng   normals
 	tot   []int32   // one output row of block sums
-	noise []float64 // the chunk's standard normal numbers
+	noise []float64 // the group's standard normal numbers
 }
 
 // newProgram validates m and returns a program whose weights prepare
@@ -261,7 +261,7 @@ func (p *program) execute(dst []int8, x []uint8, batch int, seed uint64) {
 		pt.acc = grow(pt.acc, nb*groupRows*s.Cols)
 		pt.tot = grow(pt.tot, s.Cols)
 		if p.kind != postIdeal && p.std != 0 {
-			pt.noise = grow(pt.noise, noiseChunkRows*nb*s.Cols)
+			pt.noise = grow(pt.noise, groupRows*nb*s.Cols)
 		}
 	}
 	p.run = runBody{p: p, dst: dst, x: x, s: s, nb: nb, seed: seed, groupRows: groupRows, groups: groups, parts: n}
@@ -292,7 +292,7 @@ func (r *runBody) Do(i int) {
 }
 
 // group computes the block sums of batch rows [b0, b1) (whole chunks), then
-// digitises them chunk by chunk.
+// draws their noise chunk by chunk and digitises them.
 func (p *program) group(pt *part, dst []int8, x []uint8, s Shape, nb, b0, b1, groupRows int, seed uint64) {
 	plane := groupRows * s.Cols
 	for blk := range nb {
@@ -300,33 +300,29 @@ func (p *program) group(pt *part, dst []int8, x []uint8, s Shape, nb, b0, b1, gr
 		r1 := min(r0+BlockRows, s.Rows)
 		sgemm.MulU8Serial(b1-b0, s.Cols, r1-r0, x[b0*s.Rows+r0:], s.Rows, p.w[r0*s.Cols:], s.Cols, pt.acc[blk*plane:], s.Cols)
 	}
-	for c0 := b0; c0 < b1; c0 += noiseChunkRows {
-		c1 := min(c0+noiseChunkRows, b1)
-		p.chunk(pt, dst, s, nb, c0, c1, pt.acc[(c0-b0)*s.Cols:], plane, seed)
-	}
-}
-
-// chunk digitises batch rows [b0, b1), one chunk, whose block sums are in
-// acc, the blocks plane values apart.
-func (p *program) chunk(pt *part, dst []int8, s Shape, nb, b0, b1 int, acc []float32, plane int, seed uint64) {
-	// The chunk's noise, drawn in its defined order (batch row, row block,
-	// column) in one go.
+	// The noise of every chunk of the group, each from its own stream,
+	// one after the other: in the group's order of batch row, row block,
+	// column, so the whole group is digitised in one call.
+	n := s.Cols * nb
 	var noise []float64
 	if p.kind != postIdeal && p.std != 0 {
-		noise = pt.noise[:(b1-b0)*nb*s.Cols]
-		pt.rng.seed(seed ^ mix64(uint64(b0/noiseChunkRows)))
-		pt.rng.fill(noise)
+		noise = pt.noise[:(b1-b0)*n]
+		for c0 := b0; c0 < b1; c0 += noiseChunkRows {
+			c1 := min(c0+noiseChunkRows, b1)
+			pt.rng.seed(seed ^ mix64(uint64(c0/noiseChunkRows)))
+			pt.rng.fill(noise[(c0-b0)*n : (c1-b0)*n])
+		}
 	}
-	if p.finishVector(dst, s, nb, b0, b1, acc, plane, pt.tot, noise) {
+	if p.finishVector(dst, s, nb, b0, b1, pt.acc, plane, pt.tot, noise) {
 		return
 	}
 	switch p.kind {
 	case postIdeal:
-		p.finishIdeal(dst, s, nb, b0, b1, acc, plane, pt.tot)
+		p.finishIdeal(dst, s, nb, b0, b1, pt.acc, plane, pt.tot)
 	case postMock:
-		p.finishMock(dst, s, nb, b0, b1, acc, plane, pt.tot, noise)
+		p.finishMock(dst, s, nb, b0, b1, pt.acc, plane, pt.tot, noise)
 	case postChip:
-		p.finishChip(dst, s, nb, b0, b1, acc, plane, pt.tot, noise)
+		p.finishChip(dst, s, nb, b0, b1, pt.acc, plane, pt.tot, noise)
 	}
 }
 

@@ -111,14 +111,19 @@ GLOBL pairidx<>(SB), RODATA|NOPTR, $128
 // leaving the draw to normal, for the base layer's tail and for an edge
 // test too close to call without math.Exp.
 //
+// A batch computes only as many groups of eight as the outputs still
+// wanted need, with one group to spare for an edge test's next draw: the
+// noise of a chunk is often only 160 draws.
+//
 // Frame: xs (64 x float64, the signed x), us (64 x uint64, the u), offs
-// (8 x uint16, scratch), then the flags word.
+// (8 x uint16, scratch), the flags word, then the batch's length in draws.
 #define XS 0
 #define US 512
 #define OFFS 1024
 #define FLAGS 1040
+#define LEN 1048
 
-TEXT ·zigFast512(SB), $1048-32
+TEXT ·zigFast512(SB), $1056-32
 	MOVQ state+0(FP), DI
 	MOVQ buf+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -144,7 +149,14 @@ TEXT ·zigFast512(SB), $1048-32
 batch:
 	TESTQ CX, CX
 	JLE   done
-	// Pass 1: draws 0..63 of the batch.
+	// Pass 1: draws 0..LEN-1 of the batch, LEN = 8*min(8, (CX+16)/8).
+	LEAQ    16(CX), R9
+	SHRQ    $3, R9
+	MOVQ    $8, R11
+	CMPQ    R9, R11
+	CMOVQGT R11, R9
+	SHLQ    $3, R9
+	MOVQ    R9, LEN(SP)
 	VPBROADCASTQ R8, Z22
 	VPADDQ  Z30, Z22, Z22        // mix64's inputs of draws 0..7, after its increment
 	XORQ    DX, DX               // group
@@ -195,7 +207,7 @@ group:
 	ORQ     R9, BX
 	VPADDQ  Z23, Z22, Z22
 	ADDQ    $8, DX
-	CMPQ    DX, $64
+	CMPQ    DX, LEN(SP)
 	JLT     group
 	MOVQ    BX, FLAGS(SP)
 
@@ -204,7 +216,8 @@ group:
 walk:
 	TESTQ CX, CX
 	JLE   finish
-	CMPQ  DX, $56
+	LEAQ  9(DX), R9
+	CMPQ  R9, LEN(SP)
 	JGT   next                   // fewer than nine draws left: a new batch
 	MOVQ  $8, R9
 	CMPQ  CX, R9
@@ -234,7 +247,8 @@ partial:
 	ADDQ  BX, AX
 	ADDQ  BX, DX
 	SUBQ  BX, CX
-	CMPQ  DX, $63
+	LEAQ  1(DX), R9
+	CMPQ  R9, LEN(SP)
 	JGE   next                   // its next draw is in the next batch
 	// The edge test of draw DX.
 	MOVQ  (US)(SP)(DX*8), R9
