@@ -457,12 +457,15 @@ func (r *Runner) backward(n *node, dev bool) {
 // transpose writes the rows x cols matrix w transposed into t, in blocks
 // that stay in the cache.
 func transpose(t, w []float32, rows, cols int) {
-	const bs = 32
+	const bs = 16
 	for i0 := 0; i0 < rows; i0 += bs {
+		i1 := min(i0+bs, rows)
 		for j0 := 0; j0 < cols; j0 += bs {
-			for i := i0; i < min(i0+bs, rows); i++ {
-				for j := j0; j < min(j0+bs, cols); j++ {
-					t[j*rows+i] = w[i*cols+j]
+			j1 := min(j0+bs, cols)
+			for i := i0; i < i1; i++ {
+				src := w[i*cols+j0 : i*cols+j1]
+				for j, v := range src {
+					t[(j0+j)*rows+i] = v
 				}
 			}
 		}
