@@ -181,8 +181,8 @@ func rowsAsm(a *operand, r0, r1, n, k int, alpha float32, b []float32, ldb int, 
 					crow[r] = unsafe.Pointer(&t.spare[r*16])
 				}
 			}
-			for j := 0; j < n; j += 16 {
-				w := 16
+			for j := 0; j < n; {
+				w := 16 // columns of this block: 16, or up to 8 under a mask
 				if j >= n16 {
 					w = min(8, n-j)
 					for q := range t.mask {
@@ -210,8 +210,10 @@ func rowsAsm(a *operand, r0, r1, n, k int, alpha float32, b []float32, ldb int, 
 				default:
 					k4x8mf(&t)
 				}
-				if w < 16 {
-					j -= 8 // the masked kernel covers 8 columns, not 16
+				if w == 16 {
+					j += 16
+				} else {
+					j += 8 // the masked kernel's block
 				}
 			}
 		}
