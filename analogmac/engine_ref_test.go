@@ -182,12 +182,17 @@ func TestUpdatePreparesWhatProgramDoes(t *testing.T) {
 }
 
 // TestFirstAboveInputMax against the plain loop, for every position of a
-// bad input in short and long slices and every bad value.
+// bad input in short slices and in slices of several 64-byte blocks (the
+// AVX-512 path), and every kind of bad value.
 func TestFirstAboveInputMax(t *testing.T) {
 	if (InputMax+1)&InputMax != 0 {
 		t.Fatal("InputMax+1 is not a power of two: the word test needs it")
 	}
+	lengths := []int{63, 64, 65, 127, 128, 129, 200, 257}
 	for n := range 40 {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
 		for pos := -1; pos < n; pos++ {
 			for _, bad := range []uint8{InputMax + 1, 64, 128, 255} {
 				x := make([]uint8, n)

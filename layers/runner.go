@@ -82,6 +82,21 @@ type node struct {
 	fromInput bool
 	cut       im2colBody[uint8]
 	cutF      im2colBody[float32]
+	tr        transposeBody
+}
+
+// transposeBody transposes a band of rows of w into t: the layer's
+// weights change at every step, and their transpose would otherwise stay
+// on one processor.
+type transposeBody struct {
+	t, w       []float32
+	rows, cols int
+	parts      int
+}
+
+func (b *transposeBody) Do(i int) {
+	lo, hi := par.Split(b.rows, b.parts, 16, i)
+	transpose(b.t, b.w, b.rows, b.cols, lo, hi)
 }
 
 // im2colBody cuts the patches of a band of samples; pads holds a padded
@@ -443,7 +458,9 @@ func (r *Runner) backward(n *node, dev bool) {
 	}
 	// gradX = (g * gain * sends) Wᵀ, through a transposed copy of W as the
 	// Gorgonia op does (the same products in the same order).
-	transpose(n.wt, a.Weights(), a.In, a.Out)
+	n.tr = transposeBody{t: n.wt, w: a.Weights(), rows: a.In, cols: a.Out}
+	n.tr.parts = max(1, min(a.In*a.Out/(1<<14), 4*par.Procs()))
+	par.For(n.tr.parts, &n.tr)
 	gx := n.in.g
 	if n.kind == kindConv {
 		gx = n.patches.g
@@ -454,12 +471,12 @@ func (r *Runner) backward(n *node, dev bool) {
 	}
 }
 
-// transpose writes the rows x cols matrix w transposed into t, in blocks
-// that stay in the cache.
-func transpose(t, w []float32, rows, cols int) {
+// transpose writes rows [r0, r1) of the rows x cols matrix w transposed
+// into t, in blocks that stay in the cache.
+func transpose(t, w []float32, rows, cols, r0, r1 int) {
 	const bs = 16
-	for i0 := 0; i0 < rows; i0 += bs {
-		i1 := min(i0+bs, rows)
+	for i0 := r0; i0 < r1; i0 += bs {
+		i1 := min(i0+bs, r1)
 		for j0 := 0; j0 < cols; j0 += bs {
 			j1 := min(j0+bs, cols)
 			for i := i0; i < i1; i++ {
