@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/analogloop/analogloop/internal/benchcpu"
 )
 
 // BenchmarkMatMul times a batch of 100 vectors through one 128 x 256 block
@@ -30,7 +32,6 @@ func BenchmarkMatMul(b *testing.B) {
 				x, w := randomOperands(rand.New(rand.NewPCG(7, 7)), sh.s)
 				dst := make([]int8, sh.s.Batch*sh.s.Cols)
 				b.ReportAllocs()
-				cpu0, ok := processCPU()
 				ctx := context.Background()
 				prog, err := d.Program(ctx, Matrix{Rows: sh.s.Rows, Cols: sh.s.Cols, Weights: w, Sends: 3})
 				if err != nil {
@@ -38,19 +39,17 @@ func BenchmarkMatMul(b *testing.B) {
 				}
 				defer prog.Close()
 				var key uint64
+				cpu := benchcpu.Start()
 				for b.Loop() {
 					key++
 					if err := prog.Run(ctx, dst, x, sh.s.Batch, key); err != nil {
 						b.Fatal(err)
 					}
 				}
-				cpu1, _ := processCPU()
+				// CPU time over all threads: steadier than ns/op on a busy machine.
+				cpu.Report(b)
 				macs := float64(sh.s.Batch * sh.s.Rows * sh.s.Cols)
 				b.ReportMetric(macs*float64(b.N)/b.Elapsed().Seconds(), "MAC/s")
-				if ok {
-					// CPU time over all threads: steadier than ns/op on a busy machine.
-					b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
-				}
 			})
 		}
 	}

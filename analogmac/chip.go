@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
+
+	"github.com/analogloop/analogloop/internal/par"
 )
 
 // ChipConfig holds the magnitudes of a simulated chip's deviations. The
@@ -186,7 +188,8 @@ func (c *Chip) Close() error { c.closed.Store(true); return nil }
 
 // Program implements Device: the effective weights w * (1 + mismatch) of
 // the synapses the matrix occupies and the gain, offset and linear range of
-// its columns are computed here, once per programming.
+// its columns are computed here, once per programming, and again for the
+// weights an Update changes.
 func (c *Chip) Program(ctx context.Context, m Matrix) (Program, error) {
 	if c.synapse == nil {
 		return nil, argErr("chip", "no fixed pattern: build it with NewChip")
@@ -195,7 +198,8 @@ func (c *Chip) Program(ctx context.Context, m Matrix) (Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := newProgram(ctx, postChip, m, c.closed.Load, func(p *program, w []int8) { c.placeWeights(p, w, tiles) })
+	pl := c.placement(m.Rows, m.Cols, tiles)
+	p, err := newProgram(ctx, postChip, m, c.closed.Load, func(p *program, w []int8) { c.placeWeights(p, w, pl) }, pl.weightAt)
 	if err != nil {
 		return nil, err
 	}
@@ -203,39 +207,81 @@ func (c *Chip) Program(ctx context.Context, m Matrix) (Program, error) {
 	return p, nil
 }
 
+// placement is where a matrix's rows and columns sit on the array: the
+// physical row of every logical row and the physical column of every
+// logical column (its tiles, flattened).
+type placement struct {
+	c              *Chip
+	cols           int
+	physRow, physC []int32
+	colTiles       []Tile
+}
+
+func (c *Chip) placement(rows, cols int, tiles []Tile) *placement {
+	nct := (cols + BlockCols - 1) / BlockCols
+	pl := &placement{c: c, cols: cols, physRow: make([]int32, rows), physC: make([]int32, cols), colTiles: tiles[:nct]}
+	for r := range rows {
+		rt := tiles[(r/BlockRows)*nct]
+		pl.physRow[r] = int32(rt.PhysRow + r - rt.Row0)
+	}
+	for _, t := range pl.colTiles { // every row block uses the same columns
+		for col := t.Col0; col < t.Col1; col++ {
+			pl.physC[col] = int32(t.PhysCol + col - t.Col0)
+		}
+	}
+	return pl
+}
+
+// weightAt is the effective weight of value v at index i of the matrix:
+// v times the factor of the synapse its sign selects.
+func (pl *placement) weightAt(i int, v int8) float32 {
+	r, col := i/pl.cols, i%pl.cols
+	// uint8(v)>>7 is 1 for a negative weight: its inhibitory synapse.
+	return float32(v) * pl.c.synapse[2*(int(pl.physRow[r])*ArrayCols+int(pl.physC[col]))+int(uint8(v)>>7)]
+}
+
 // placeWeights writes the effective weights w * (1 + mismatch) of the
 // synapses each tile occupies into p.w, and the per-column gain, offset and
 // linear range of the columns the tiles occupy into p.col*.
-func (c *Chip) placeWeights(p *program, w []int8, tiles []Tile) {
+func (c *Chip) placeWeights(p *program, w []int8, pl *placement) {
 	rows, cols := p.m.Rows, p.m.Cols
 	p.colScale = grow(p.colScale, cols)
 	p.colOff = grow(p.colOff, cols)
 	p.colLin = grow(p.colLin, cols)
 	k := c.cfg.GainPerSend * float64(p.m.Sends)
-	nct := (cols + BlockCols - 1) / BlockCols
-	colTiles := tiles[:nct] // every row block uses the same columns
-	for _, t := range colTiles {
-		for col := t.Col0; col < t.Col1; col++ {
-			pc := t.PhysCol + col - t.Col0
-			p.colScale[col] = k * c.colGain[pc]
-			p.colOff[col] = c.colOffset[pc]
-			p.colLin[col] = c.colLinear[pc]
-		}
+	for col, pc := range pl.physC {
+		p.colScale[col] = k * c.colGain[pc]
+		p.colOff[col] = c.colOffset[pc]
+		p.colLin[col] = c.colLinear[pc]
 	}
-	parallel(rows, cols, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			rt := tiles[(r/BlockRows)*nct]
-			pr := rt.PhysRow + r - rt.Row0
-			for _, t := range colTiles {
-				n := t.Col1 - t.Col0
-				pairs := c.synapse[2*(pr*ArrayCols+t.PhysCol):][:2*n]
-				src := w[r*cols+t.Col0:][:n]
-				out := p.w[r*cols+t.Col0:][:n]
-				for j, v := range src {
-					// uint8(v)>>7 is 1 for a negative weight: its inhibitory synapse.
-					out[j] = float32(v) * pairs[2*j+int(uint8(v)>>7)]
-				}
+	p.place = placeBody{c: c, p: p, w: w, pl: pl, parts: parts(rows*cols, 1<<15)}
+	par.For(p.place.parts, &p.place)
+	p.place = placeBody{}
+}
+
+// placeBody writes the effective weights of a band of rows.
+type placeBody struct {
+	c     *Chip
+	p     *program
+	w     []int8
+	pl    *placement
+	parts int
+}
+
+func (b *placeBody) Do(i int) {
+	c, p, cols := b.c, b.p, b.p.m.Cols
+	lo, hi := par.Split(p.m.Rows, b.parts, 1, i)
+	for r := lo; r < hi; r++ {
+		pr := int(b.pl.physRow[r])
+		for _, t := range b.pl.colTiles {
+			n := t.Col1 - t.Col0
+			pairs := c.synapse[2*(pr*ArrayCols+t.PhysCol):][:2*n]
+			src := b.w[r*cols+t.Col0:][:n]
+			out := p.w[r*cols+t.Col0:][:n]
+			for j, v := range src {
+				// uint8(v)>>7 is 1 for a negative weight: its inhibitory synapse.
+				out[j] = float32(v) * pairs[2*j+int(uint8(v)>>7)]
 			}
 		}
-	})
+	}
 }

@@ -136,8 +136,17 @@
 //
 // The Chip sits in every forward pass of training. Programming prepares
 // the weights once (converted to float32, the chip's synapse mismatch
-// folded in, the per-column parameters gathered); a run converts the inputs
-// into reused buffers, computes each row block with one gonum blas32.Gemm
-// and digitises over chunks on GOMAXPROCS goroutines, drawing the noise
-// with a ziggurat fed by SplitMix64. BenchmarkMatMul compares the devices.
+// folded in, the per-column parameters gathered), and an Update prepares
+// only the weights that changed. A run goes through the batch in groups of
+// noise chunks on the goroutines of internal/par: the group's products for
+// every row block (internal/sgemm, straight from the uint8 inputs, with the
+// float32 arithmetic of gonum's Gemm bit for bit, so the chip's sums are
+// what they always were), then, chunk by chunk while the sums are in the
+// cache, the noise (SplitMix64 and the ziggurat; on AVX-512 eight draws at
+// a time and the edge tests in the same routine) and the digitisation (on
+// AVX-512 eight outputs at a time, the scalar loops' float64 arithmetic
+// operation by operation). Runs allocate nothing. Every output is the same
+// as before these optimisations: a copy of the old engine in the tests
+// checks it, and with the build tag purego the plain Go loops run.
+// BenchmarkMatMul compares the devices.
 package analogmac

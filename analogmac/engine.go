@@ -2,13 +2,14 @@ package analogmac
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
-	"runtime"
+	"slices"
 	"sync"
-	"sync/atomic"
+	"unsafe"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
+	"github.com/analogloop/analogloop/internal/par"
+	"github.com/analogloop/analogloop/internal/sgemm"
 )
 
 // noiseChunkRows is the number of batch rows whose trial noise comes from
@@ -17,10 +18,11 @@ import (
 // the number of goroutines never does.
 const noiseChunkRows = 8
 
-// parallelMinOutputs is the number of block outputs below which a call
-// finishes on the calling goroutine: starting workers costs more than it
-// saves for small products such as a 128 x 10 output layer.
-const parallelMinOutputs = 8192
+// parallelMinWork is the amount of work, in multiply-accumulates plus
+// weighted block outputs, below which a run stays on the calling
+// goroutine: waking a helper costs a few microseconds, more than it saves
+// for small products such as a 128 x 10 output layer.
+const parallelMinWork = 1 << 17
 
 // Streams of the PCG generators: the second PCG seed word, so that a chip
 // seed and a noise seed of the same value still give unrelated streams.
@@ -53,31 +55,40 @@ type program struct {
 	invHead float64 // postChip: 1 / saturation headroom
 	closed  func() bool
 	// prepare writes the effective weights of w into p.w (and the chip's
-	// per-column parameters): at programming and at every Update.
-	prepare func(p *program, w []int8)
+	// per-column parameters): at programming, and at an Update that changes
+	// many weights. weightAt is the effective weight of value v at index i,
+	// for an Update that changes few.
+	prepare  func(p *program, w []int8)
+	weightAt func(i int, v int8) float32
 
-	w []float32 // Rows x Cols effective weights
+	w       []float32 // Rows x Cols effective weights
+	q       []int8    // the weights programmed
+	changed []int32   // scratch of Update: indices of changed weights
 	// Per logical output column, filled by the chip for the placement.
 	colScale, colOff, colLin []float64
 
 	mu       sync.Mutex
 	released bool
-	x        []float32 // Batch x Rows inputs
-	acc      []float32 // one Batch x Cols product per row block
-	workers  []*worker
+	run      runBody
+	parts    []*part
+	conv     convertBody
+	place    placeBody
 }
 
-// worker is one goroutine's noise stream, reseeded for every chunk, and its
-// row of sums.
-type worker struct {
+// part is what one part of a run works in: the block sums of one group of
+// chunks, a noise stream reseeded for every chunk, and one output row of
+// block sums.
+type part struct {
+	acc   []float32 // row block x group rows x Cols
 	rng   normals
 	tot   []int32   // one output row of block sums
-	noise []float64 // one output row of standard normal numbers
+	noise []float64 // the group's standard normal numbers
 }
 
 // newProgram validates m and returns a program whose weights prepare
-// (nil: convert to float32 unchanged, as Ideal and Mock do) has written.
-func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool, prepare func(*program, []int8)) (*program, error) {
+// (nil: convert to float32 unchanged, as Ideal and Mock do) has written;
+// weightAt computes one effective weight the same way (nil with prepare).
+func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool, prepare func(*program, []int8), weightAt func(int, int8) float32) (*program, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -89,41 +100,106 @@ func newProgram(ctx context.Context, kind post, m Matrix, closed func() bool, pr
 	}
 	if prepare == nil {
 		prepare = convertWeights
+		weightAt = func(_ int, v int8) float32 { return float32(v) }
 	}
-	p := &program{kind: kind, closed: closed, prepare: prepare, w: make([]float32, len(m.Weights))}
+	p := &program{kind: kind, closed: closed, prepare: prepare, weightAt: weightAt, w: make([]float32, len(m.Weights))}
 	w := m.Weights
 	m.Weights = nil
 	p.m = m
+	p.q = slices.Clone(w)
 	prepare(p, w)
 	return p, nil
 }
 
 // convertWeights writes w as float32 into p.w.
 func convertWeights(p *program, w []int8) {
-	parallel(len(w), 1, func(lo, hi int) {
-		for i, v := range w[lo:hi] {
-			p.w[lo+i] = float32(v)
-		}
-	})
+	p.conv = convertBody{dst: p.w, src: w, parts: parts(len(w), 1<<15)}
+	par.For(p.conv.parts, &p.conv)
+	p.conv = convertBody{}
 }
 
-// Update implements Updater.
+type convertBody struct {
+	dst   []float32
+	src   []int8
+	parts int
+}
+
+func (b *convertBody) Do(i int) {
+	lo, hi := par.Split(len(b.src), b.parts, 64, i)
+	for j, v := range b.src[lo:hi] {
+		b.dst[lo+j] = float32(v)
+	}
+}
+
+// parts is how many parts n items are worth when each part should hold at
+// least least of them: at most a few per processor, so that a busy
+// processor does not hold up the others.
+func parts(n, least int) int {
+	return max(1, min(n/least, 4*par.Procs()))
+}
+
+// Update implements Updater. Training changes a few weights per step, so
+// Update compares w with the weights programmed and prepares only those
+// that differ (checking their range: the others were checked before),
+// unless many do.
 func (p *program) Update(ctx context.Context, w []int8) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	m := p.m
-	m.Weights = w
-	if err := Check(m); err != nil {
-		return err
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(w) != len(p.w) || !p.diff(w) {
+		m := p.m
+		m.Weights = w
+		if err := Check(m); err != nil {
+			return err
+		}
+	}
 	if p.released || p.closed() {
 		return closedErr("update")
 	}
-	p.prepare(p, w)
+	if len(p.changed) > len(w)/8 {
+		p.prepare(p, w)
+		copy(p.q, w)
+		return nil
+	}
+	for _, i := range p.changed {
+		p.w[i] = p.weightAt(int(i), w[i])
+		p.q[i] = w[i]
+	}
 	return nil
+}
+
+// diff collects the indices where w differs from the programmed weights
+// into p.changed, and reports whether all of those are in range. Equal
+// 8-byte words are skipped at once.
+func (p *program) diff(w []int8) bool {
+	p.changed = p.changed[:0]
+	q := p.q
+	n := len(w) &^ 7
+	for i := 0; i < n; i += 8 {
+		a := binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Pointer(&w[i])), 8))
+		b := binary.LittleEndian.Uint64(unsafe.Slice((*byte)(unsafe.Pointer(&q[i])), 8))
+		if a == b {
+			continue
+		}
+		for j := i; j < i+8; j++ {
+			if w[j] != q[j] {
+				p.changed = append(p.changed, int32(j))
+			}
+		}
+	}
+	for j := n; j < len(w); j++ {
+		if w[j] != q[j] {
+			p.changed = append(p.changed, int32(j))
+		}
+	}
+	for _, i := range p.changed {
+		if v := w[i]; v > WeightMax || v < -WeightMax {
+			return false
+		}
+	}
+	return true
 }
 
 // Matrix implements Program.
@@ -134,7 +210,7 @@ func (p *program) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.released = true
-	p.w, p.x, p.acc, p.workers = nil, nil, nil, nil
+	p.w, p.parts = nil, nil
 	return nil
 }
 
@@ -151,135 +227,119 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 	if p.released || p.closed() {
 		return closedErr("run")
 	}
-	s := Shape{Batch: batch, Rows: p.m.Rows, Cols: p.m.Cols}
-	p.load(x)
-	nb := p.products(s)
-	p.finish(dst, s, nb, noise)
+	p.execute(dst, x, batch, noise)
 	return nil
 }
 
-// load converts the inputs to float32 (exact) into p.x.
-func (p *program) load(x []uint8) {
-	p.x = grow(p.x, len(x))
-	parallel(len(x), 1, func(lo, hi int) {
-		for i, v := range x[lo:hi] {
-			p.x[lo+i] = float32(v)
-		}
-	})
-}
-
-// parallelMin is the number of elements below which parallel stays on the
-// calling goroutine.
-const parallelMin = 16384
-
-// parallel calls f on contiguous parts of [0, n), one per processor when
-// the n items of size elements each are enough work. f must write disjoint
-// outputs and draw no random numbers: how the range is cut must not matter.
-func parallel(n, size int, f func(lo, hi int)) {
-	parts := min(runtime.GOMAXPROCS(0), n*size/parallelMin, n)
-	if parts <= 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for p := 1; p < parts; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(p*n/parts, (p+1)*n/parts)
-		}()
-	}
-	f(0, n/parts)
-	wg.Wait()
-}
-
-// products computes x[:, blk] @ w[blk, :] for every row block into p.acc and
-// returns the number of blocks. Integer products of 5-bit inputs and 6-bit
-// weights summed over at most BlockRows rows stay below 2^24, so float32 is
-// exact for integer weights. gonum splits a product over goroutines by
-// output blocks only, so each sum is added in the same order whatever
-// GOMAXPROCS is.
-func (p *program) products(s Shape) int {
+// execute computes a run chunk by chunk of noiseChunkRows batch rows: the
+// products of the chunk's rows with every row block (sgemm, the float32
+// arithmetic of gonum's Gemm bit for bit), then their digitisation with
+// the chunk's noise, while the sums are still in the cache. Chunk i draws
+// its noise from the stream seeded with seed ^ mix64(i), in the order
+// batch row, row block, column, so the result does not depend on which
+// goroutine runs which chunk. Float32 is exact for Ideal and Mock (integer
+// products of 5-bit inputs and 6-bit weights summed over at most BlockRows
+// rows stay below 2^24); for the chip the order of the float32 sums is
+// part of its definition.
+func (p *program) execute(dst []int8, x []uint8, batch int, seed uint64) {
+	s := Shape{Batch: batch, Rows: p.m.Rows, Cols: p.m.Cols}
 	nb := (s.Rows + BlockRows - 1) / BlockRows
-	plane := s.Batch * s.Cols
-	p.acc = grow(p.acc, nb*plane)
-	for k := range nb {
-		r0 := k * BlockRows
-		r1 := min(r0+BlockRows, s.Rows)
-		a := blas32.General{Rows: s.Batch, Cols: r1 - r0, Stride: s.Rows, Data: p.x[r0:]}
-		b := blas32.General{Rows: r1 - r0, Cols: s.Cols, Stride: s.Cols, Data: p.w[r0*s.Cols:]}
-		c := blas32.General{Rows: s.Batch, Cols: s.Cols, Stride: s.Cols, Data: p.acc[k*plane : (k+1)*plane]}
-		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, a, b, 0, c)
+	// Chunks are computed in groups of up to groupRows rows whose sums fit
+	// in the L1 cache: one product call per row block and group amortises
+	// the calls' overhead over narrow outputs.
+	groupRows := noiseChunkRows * max(1, min(16, (32<<10)/(4*nb*s.Cols*noiseChunkRows)))
+	groups := (batch + groupRows - 1) / groupRows
+	work := batch * s.Cols * (s.Rows + 16*nb)
+	n := 1
+	if work >= parallelMinWork {
+		n = min(groups, 4*par.Procs())
 	}
-	return nb
-}
-
-// finish digitises every block output, adds the blocks and writes dst. Work
-// is split into chunks of noiseChunkRows batch rows; chunk i draws its noise
-// from the stream seeded with seed ^ mix64(i), in the order batch row, row
-// block, column, so the result does not depend on which goroutine runs
-// which chunk.
-func (p *program) finish(dst []int8, s Shape, nb int, seed uint64) {
-	chunks := (s.Batch + noiseChunkRows - 1) / noiseChunkRows
-	nw := 1
-	if nb*s.Batch*s.Cols >= parallelMinOutputs {
-		nw = min(runtime.GOMAXPROCS(0), chunks)
+	for len(p.parts) < n {
+		p.parts = append(p.parts, &part{})
 	}
-	for len(p.workers) < nw {
-		p.workers = append(p.workers, &worker{})
-	}
-	for _, wk := range p.workers[:nw] {
-		wk.tot = grow(wk.tot, s.Cols)
-		wk.noise = grow(wk.noise, s.Cols)
-	}
-	run := func(wk *worker, next *atomic.Int64) {
-		for {
-			ch := int(next.Add(1) - 1)
-			if ch >= chunks {
-				return
-			}
-			b0 := ch * noiseChunkRows
-			b1 := min(b0+noiseChunkRows, s.Batch)
-			wk.rng.seed(seed ^ mix64(uint64(ch)))
-			switch p.kind {
-			case postIdeal:
-				p.finishIdeal(dst, s, nb, b0, b1, wk.tot[:s.Cols])
-			case postMock:
-				p.finishMock(dst, s, nb, b0, b1, wk)
-			case postChip:
-				p.finishChip(dst, s, nb, b0, b1, wk)
-			}
+	for _, pt := range p.parts[:n] {
+		pt.acc = grow(pt.acc, nb*groupRows*s.Cols)
+		pt.tot = grow(pt.tot, s.Cols)
+		if p.kind != postIdeal && p.std != 0 {
+			pt.noise = grow(pt.noise, groupRows*nb*s.Cols)
 		}
 	}
-	var next atomic.Int64
-	if nw == 1 {
-		run(p.workers[0], &next)
+	p.run = runBody{p: p, dst: dst, x: x, s: s, nb: nb, seed: seed, groupRows: groupRows, groups: groups, parts: n}
+	par.For(n, &p.run)
+	p.run = runBody{}
+}
+
+// runBody is one Run as a parallel loop over parts, each a range of groups
+// of chunks.
+type runBody struct {
+	p         *program
+	dst       []int8
+	x         []uint8
+	s         Shape
+	nb        int
+	seed      uint64
+	groupRows int
+	groups    int
+	parts     int
+}
+
+func (r *runBody) Do(i int) {
+	g0, g1 := par.Split(r.groups, r.parts, 1, i)
+	pt := r.p.parts[i]
+	for g := g0; g < g1; g++ {
+		r.p.group(pt, r.dst, r.x, r.s, r.nb, g*r.groupRows, min((g+1)*r.groupRows, r.s.Batch), r.groupRows, r.seed)
+	}
+}
+
+// group computes the block sums of batch rows [b0, b1) (whole chunks), then
+// draws their noise chunk by chunk and digitises them.
+func (p *program) group(pt *part, dst []int8, x []uint8, s Shape, nb, b0, b1, groupRows int, seed uint64) {
+	plane := groupRows * s.Cols
+	for blk := range nb {
+		r0 := blk * BlockRows
+		r1 := min(r0+BlockRows, s.Rows)
+		sgemm.MulU8Serial(b1-b0, s.Cols, r1-r0, x[b0*s.Rows+r0:], s.Rows, p.w[r0*s.Cols:], s.Cols, pt.acc[blk*plane:], s.Cols)
+	}
+	// The noise of every chunk of the group, each from its own stream,
+	// one after the other: in the group's order of batch row, row block,
+	// column, so the whole group is digitised in one call.
+	n := s.Cols * nb
+	var noise []float64
+	if p.kind != postIdeal && p.std != 0 {
+		noise = pt.noise[:(b1-b0)*n]
+		for c0 := b0; c0 < b1; c0 += noiseChunkRows {
+			c1 := min(c0+noiseChunkRows, b1)
+			pt.rng.seed(seed ^ mix64(uint64(c0/noiseChunkRows)))
+			pt.rng.fill(noise[(c0-b0)*n : (c1-b0)*n])
+		}
+	}
+	if p.finishVector(dst, s, nb, b0, b1, pt.acc, plane, pt.tot, noise) {
 		return
 	}
-	var wg sync.WaitGroup
-	for _, wk := range p.workers[1:nw] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run(wk, &next)
-		}()
+	switch p.kind {
+	case postIdeal:
+		p.finishIdeal(dst, s, nb, b0, b1, pt.acc, plane, pt.tot)
+	case postMock:
+		p.finishMock(dst, s, nb, b0, b1, pt.acc, plane, pt.tot, noise)
+	case postChip:
+		p.finishChip(dst, s, nb, b0, b1, pt.acc, plane, pt.tot, noise)
 	}
-	run(p.workers[0], &next)
-	wg.Wait()
 }
 
 // The finish loops run over batch rows, then row blocks, then columns, adding
-// each block's digitised outputs into tot (one row of int32 sums), so that
-// every read of acc is sequential. Noise is drawn in the same order.
+// each block's digitised outputs into tot (one row of int32 sums). Every
+// product is converted to float64 explicitly so that no compiler fuses it
+// into an FMA: the outputs are the same on every machine and with the
+// AVX-512 loops of finish_amd64.s.
 
-func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, tot []int32) {
+func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, sums []float32, plane int, tot []int32) {
 	k := p.k
-	plane := s.Batch * s.Cols
+	tot = tot[:s.Cols]
 	for b := b0; b < b1; b++ {
 		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := p.acc[blk*plane+row:][:len(tot)]
+			acc := sums[blk*plane+(b-b0)*s.Cols:][:len(tot)]
 			for c, a := range acc {
 				tot[c] += clampOut(math.Floor(k * float64(a)))
 			}
@@ -288,54 +348,51 @@ func (p *program) finishIdeal(dst []int8, s Shape, nb, b0, b1 int, tot []int32) 
 	}
 }
 
-func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, wk *worker) {
-	k, std := p.k, p.std
-	tot, noise := wk.tot[:s.Cols], wk.noise[:s.Cols]
-	if std == 0 {
+func (p *program) finishMock(dst []int8, s Shape, nb, b0, b1 int, sums []float32, plane int, tot []int32, noise []float64) {
+	if p.std == 0 {
 		// No draws: Mock with zero noise is Ideal, bit for bit.
-		p.finishIdeal(dst, s, nb, b0, b1, tot)
+		p.finishIdeal(dst, s, nb, b0, b1, sums, plane, tot)
 		return
 	}
-	plane := s.Batch * s.Cols
+	k, std := p.k, p.std
+	n := s.Cols
+	tot = tot[:n]
 	for b := b0; b < b1; b++ {
-		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := p.acc[blk*plane+row:][:len(tot)]
-			wk.rng.fill(noise)
+			acc := sums[blk*plane+(b-b0)*n:][:n]
+			z := noise[((b-b0)*nb+blk)*n:][:n]
 			for c, a := range acc {
-				tot[c] += clampOut(math.Floor(k*float64(a) + std*noise[c]))
+				tot[c] += clampOut(math.Floor(float64(k*float64(a)) + float64(std*z[c])))
 			}
 		}
-		store(dst[row:][:len(tot)], tot)
+		store(dst[b*n:][:n], tot)
 	}
 }
 
-func (p *program) finishChip(dst []int8, s Shape, nb, b0, b1 int, wk *worker) {
+func (p *program) finishChip(dst []int8, s Shape, nb, b0, b1 int, sums []float32, plane int, tot []int32, noise []float64) {
 	std, invHead := p.std, p.invHead
-	plane := s.Batch * s.Cols
 	n := s.Cols
-	tot, noise := wk.tot[:n], wk.noise[:n]
+	tot = tot[:n]
 	scale, off, lin := p.colScale[:n], p.colOff[:n], p.colLin[:n]
 	for b := b0; b < b1; b++ {
-		row := b * s.Cols
 		clear(tot)
 		for blk := range nb {
-			acc := p.acc[blk*plane+row:][:n]
+			acc := sums[blk*plane+(b-b0)*n:][:n]
 			if std == 0 {
 				for c, a := range acc {
-					v := scale[c]*float64(a) + off[c]
+					v := float64(scale[c]*float64(a)) + off[c]
 					tot[c] += clampOut(math.Floor(saturate(v, lin[c], invHead)))
 				}
 				continue
 			}
-			wk.rng.fill(noise)
+			z := noise[((b-b0)*nb+blk)*n:][:n]
 			for c, a := range acc {
-				v := scale[c]*float64(a) + off[c] + std*noise[c]
+				v := float64(scale[c]*float64(a)) + off[c] + float64(std*z[c])
 				tot[c] += clampOut(math.Floor(saturate(v, lin[c], invHead)))
 			}
 		}
-		store(dst[row:][:n], tot)
+		store(dst[b*n:][:n], tot)
 	}
 }
 
@@ -354,10 +411,10 @@ func saturate(v, lin, invHead float64) float64 {
 	switch {
 	case v > lin:
 		d := v - lin
-		return lin + d/(1+d*invHead)
+		return lin + d/(1+float64(d*invHead))
 	case v < -lin:
 		d := -lin - v
-		return -lin - d/(1+d*invHead)
+		return -lin - d/(1+float64(d*invHead))
 	}
 	return v
 }

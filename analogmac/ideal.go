@@ -36,7 +36,7 @@ func (d *Ideal) Program(ctx context.Context, m Matrix) (Program, error) {
 	if err := checkGain(d.GainPerSend); err != nil {
 		return nil, err
 	}
-	p, err := newProgram(ctx, postIdeal, m, d.closed.Load, nil)
+	p, err := newProgram(ctx, postIdeal, m, d.closed.Load, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -45,7 +45,7 @@ func (d *Mock) Program(ctx context.Context, m Matrix) (Program, error) {
 	if !(d.NoiseStd >= 0) || math.IsInf(d.NoiseStd, 0) {
 		return nil, argErr("noise_std", "%g: want a finite value >= 0", d.NoiseStd)
 	}
-	p, err := newProgram(ctx, postMock, m, d.closed.Load, nil)
+	p, err := newProgram(ctx, postMock, m, d.closed.Load, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -83,9 +83,22 @@ func (n *normals) normal() float64 {
 }
 
 // fill writes len(buf) standard normal numbers: the same numbers as as many
-// calls of normal, but with the state in a register and the fast path
+// calls of normal. Where the processor has AVX-512, eight draws are made at
+// once (zigFast512) until one leaves the fast path, which normal takes;
+// otherwise the loop below keeps the state in a register and the fast path
 // inline, so that successive draws overlap in the processor.
 func (n *normals) fill(buf []float64) {
+	if vectorNoise() {
+		for len(buf) > 0 {
+			k := n.fillFast(buf)
+			if k == len(buf) {
+				return
+			}
+			buf[k] = n.normal()
+			buf = buf[k+1:]
+		}
+		return
+	}
 	s := n.state
 	for j := range buf {
 		for {

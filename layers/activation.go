@@ -37,6 +37,9 @@ func NewConvertingReLU(shift int) (*ConvertingReLU, error) {
 func (r *ConvertingReLU) Forward(dst, y []float32, float bool) {
 	div := float32(math.Ldexp(1, -r.Shift))
 	round := !float
+	if float && reluFloatVector(dst, y, div) {
+		return
+	}
 	for i, v := range y {
 		v = max(0, min(analogmac.OutputMax, v)) * div
 		if round {

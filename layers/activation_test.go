@@ -97,6 +97,41 @@ func TestIm2ColIsAConvolution(t *testing.T) {
 	}
 }
 
+// TestIm2ColBytesMatchesFloat: the 5-bit patches a device layer cuts are
+// the float patches, for geometries with and without padding, strides and
+// channels, including rows of 1..16 bytes (the word-copy path) and longer.
+func TestIm2ColBytesMatchesFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	for _, c := range []struct{ h, w, ch, k, s, p int }{
+		{28, 28, 1, 10, 5, 1}, {9, 7, 2, 3, 2, 1}, {6, 6, 1, 6, 1, 0}, {12, 11, 3, 5, 3, 2},
+		{8, 8, 4, 4, 2, 0}, {20, 20, 1, 16, 4, 3}, {5, 5, 2, 1, 1, 0},
+	} {
+		g, err := NewGeometry(c.h, c.w, c.ch, c.k, c.s, c.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const batch = 3
+		x8 := make([]uint8, batch*g.InputsPerSample)
+		x := make([]float32, len(x8))
+		for i := range x8 {
+			x8[i] = uint8(rng.IntN(32))
+			x[i] = float32(x8[i])
+		}
+		want := make([]float32, batch*g.Patches*g.PatchRows)
+		g.Im2Col(want, x, batch)
+		got := make([]uint8, len(want))
+		for i := range got {
+			got[i] = 99 // must all be overwritten
+		}
+		im2col(g, got, x8, batch)
+		for i := range want {
+			if float32(got[i]) != want[i] {
+				t.Fatalf("%+v: element %d = %d, float patches %g", c, i, got[i], want[i])
+			}
+		}
+	}
+}
+
 func TestNewGeometryRejects(t *testing.T) {
 	for _, c := range [][6]int{{0, 5, 1, 3, 1, 0}, {5, 5, 1, 0, 1, 0}, {5, 5, 1, 3, 0, 0}, {5, 5, 1, 3, 1, -1}, {5, 5, 1, 8, 1, 1}} {
 		if _, err := NewGeometry(c[0], c[1], c[2], c[3], c[4], c[5]); err == nil {

@@ -3,6 +3,8 @@ package layers
 import (
 	"fmt"
 	"math"
+
+	"github.com/analogloop/analogloop/internal/par"
 )
 
 // Adam is the Adam optimiser over a fixed list of parameters. It is ours
@@ -11,6 +13,8 @@ import (
 type Adam struct {
 	LR, Beta1, Beta2, Eps float64
 	State                 AdamState
+
+	step adamStep
 }
 
 // AdamState is everything Adam remembers between steps.
@@ -56,23 +60,56 @@ func (a *Adam) Update(params []*Param, grads [][]float32) error {
 	}
 	a.State.Step++
 	t := float64(a.State.Step)
-	b1, b2 := float32(a.Beta1), float32(a.Beta2)
 	// Bias corrections folded into the step size.
-	lr := float32(a.LR * math.Sqrt(1-math.Pow(a.Beta2, t)) / (1 - math.Pow(a.Beta1, t)))
-	eps := float32(a.Eps)
+	a.step = adamStep{
+		b1: float32(a.Beta1), b2: float32(a.Beta2),
+		lr:  float32(a.LR * math.Sqrt(1-math.Pow(a.Beta2, t)) / (1 - math.Pow(a.Beta1, t))),
+		eps: float32(a.Eps),
+	}
 	for i, p := range params {
 		w, g, m, v := p.Data(), grads[i], a.State.M[i], a.State.V[i]
-		if len(g) != len(w) || len(m) != len(w) {
+		if len(g) != len(w) || len(m) != len(w) || len(a.State.V[i]) != len(w) {
 			return fmt.Errorf("layers: adam: parameter %s has %d values, gradient %d, state %d", p.Name, len(w), len(g), len(m))
 		}
-		for j, gj := range g {
-			m[j] = b1*m[j] + (1-b1)*gj
-			v[j] = b2*v[j] + (1-b2)*gj*gj
-			w[j] -= lr * m[j] / (float32(math.Sqrt(float64(v[j]))) + eps)
+		// Every element is updated on its own: the parts may run anywhere.
+		a.step.w, a.step.g, a.step.m, a.step.v = w, g, m, v
+		a.step.parts = max(1, min(len(w)/adamPart, 4*par.Procs()))
+		// The vector loop applies an analog layer's clamp as it goes: the
+		// same numbers as Clamp afterwards, without another pass.
+		a.step.clamp = 0
+		if vectorAdam() && p.clampMax > 0 {
+			a.step.clamp = p.clampMax
 		}
-		if p.Clamp != nil {
+		par.For(a.step.parts, &a.step)
+		if p.Clamp != nil && a.step.clamp == 0 {
 			p.Clamp()
 		}
 	}
+	a.step = adamStep{}
 	return nil
+}
+
+// adamPart is the fewest elements worth a part of a parallel update.
+const adamPart = 8192
+
+// adamStep is one parameter's update as a parallel loop.
+type adamStep struct {
+	b1, b2, lr, eps float32
+	clamp           float32 // applied by the vector loop when not 0
+	w, g, m, v      []float32
+	parts           int
+}
+
+func (s *adamStep) Do(part int) {
+	lo, hi := par.Split(len(s.w), s.parts, 16, part)
+	w, m, v := s.w[lo:hi], s.m[lo:hi], s.v[lo:hi]
+	if s.adamVector(w, s.g[lo:hi], m, v) {
+		return
+	}
+	b1, b2, lr, eps := s.b1, s.b2, s.lr, s.eps
+	for j, gj := range s.g[lo:hi] {
+		m[j] = b1*m[j] + (1-b1)*gj
+		v[j] = b2*v[j] + (1-b2)*gj*gj
+		w[j] -= lr * m[j] / (float32(math.Sqrt(float64(v[j]))) + eps)
+	}
 }

@@ -28,6 +28,11 @@ type Analog struct {
 	W     *tensor.Dense
 
 	id int64
+	// w is W's float32 backing, taken once: Data boxes the slice into an
+	// interface, an allocation at every call, and the training step asks
+	// for the weights many times. Used only while W is still wsrc.
+	w    []float32
+	wsrc *tensor.Dense
 }
 
 func newAnalog(name string, in, out, sends int, place analogmac.Placement) (*Analog, error) {
@@ -40,11 +45,17 @@ func newAnalog(name string, in, out, sends int, place analogmac.Placement) (*Ana
 	if _, err := analogmac.Tiles(in, out, place); err != nil {
 		return nil, fmt.Errorf("layers: %s: %w", name, err)
 	}
-	return &Analog{Name: name, In: in, Out: out, Sends: sends, Place: place, W: newMatrix(in, out), id: newID()}, nil
+	w := newMatrix(in, out)
+	return &Analog{Name: name, In: in, Out: out, Sends: sends, Place: place, W: w, id: newID(), w: w.Data().([]float32), wsrc: w}, nil
 }
 
 // Weights returns the float master weights, In x Out row-major.
-func (a *Analog) Weights() []float32 { return a.W.Data().([]float32) }
+func (a *Analog) Weights() []float32 {
+	if a.W == a.wsrc {
+		return a.w
+	}
+	return a.W.Data().([]float32)
+}
 
 // QuantizedWeights returns the weights as the device sees them: rounded to
 // the nearest integer and clamped to -WeightMax..WeightMax.
@@ -54,14 +65,25 @@ func (a *Analog) QuantizedWeights(dst []int8) []int8 {
 		dst = make([]int8, len(w))
 	}
 	dst = dst[:len(w)]
-	for i, v := range w {
-		dst[i] = QuantizeWeight(v)
+	for i := quantizeVector(dst, w); i < len(w); i++ {
+		dst[i] = QuantizeWeight(w[i])
 	}
 	return dst
 }
 
-// QuantizeWeight rounds a master weight to the chip's signed 6-bit range.
+// QuantizeWeight rounds a master weight to the nearest integer, halves
+// away from zero, and clamps it to the chip's signed 6-bit range.
 func QuantizeWeight(v float32) int8 {
+	const lim = analogmac.WeightMax + 0.5
+	if v > -lim && v < lim {
+		// What math.Round gives, without its branches: |v| + 0.5 is exact
+		// in float64 and truncation floors it; the sign is put back with
+		// its bit. Training visits this for every weight at every step.
+		a := float64(v)
+		t := int32(math.Abs(a) + 0.5)
+		s := int32(math.Float64bits(a) >> 63)
+		return int8((t ^ -s) + s)
+	}
 	r := math.Round(float64(v))
 	return int8(max(-analogmac.WeightMax, min(analogmac.WeightMax, r)))
 }
@@ -143,20 +165,27 @@ func (k *Kernel) forwardFloat(y, x []float32, batch int) {
 		wb := blas32.General{Rows: r1 - r0, Cols: a.Out, Stride: a.Out, Data: w[r0*a.Out:]}
 		if r0 == 0 && r1 == a.In {
 			gemm(false, s, xa, wb, blas32.General{Rows: batch, Cols: a.Out, Stride: a.Out, Data: y})
-			for i, v := range y {
-				y[i] = clampOut(v)
+			if !clampVector(y) {
+				for i, v := range y {
+					y[i] = clampOut(v)
+				}
 			}
 			return
 		}
 		k.acc = grow(k.acc, n)
 		acc := k.acc
 		gemm(false, s, xa, wb, blas32.General{Rows: batch, Cols: a.Out, Stride: a.Out, Data: acc})
-		for i, v := range acc {
-			tot[i] += clampOut(v)
+		if !clampAddVector(tot, acc) {
+			for i, v := range acc {
+				tot[i] += clampOut(v)
+			}
 		}
 	}
-	for i, v := range tot {
-		y[i] = clampOut(v)
+	copy(y, tot)
+	if !clampVector(y) {
+		for i, v := range tot {
+			y[i] = clampOut(v)
+		}
 	}
 }
 
@@ -204,28 +233,47 @@ func (k *Kernel) program(ctx context.Context) error {
 }
 
 func (k *Kernel) forwardDevice(y, x []float32, batch int) error {
-	a := k.a
 	k.xq = grow(k.xq, len(x))
-	xq := k.xq
-	for i, v := range x {
-		// Inputs arrive as integers 0..31 from input scaling or a
-		// ConvertingReLU; anything else is a bug upstream, not data to clip.
+	if err := k.quantizeInputs(k.xq, x); err != nil {
+		return k.ex.fail(err)
+	}
+	k.yq = grow(k.yq, len(y))
+	if err := k.forwardQ(k.yq, k.xq, batch); err != nil {
+		return k.ex.fail(err)
+	}
+	for i, v := range k.yq {
+		y[i] = float32(v)
+	}
+	return nil
+}
+
+// quantizeInputs converts x to the device's 5-bit inputs. Inputs arrive as
+// integers 0..31 from input scaling or a ConvertingReLU; anything else is a
+// bug upstream, not data to clip.
+func (k *Kernel) quantizeInputs(xq []uint8, x []float32) error {
+	a := k.a
+	start := toInputsVector(xq, x)
+	for i, v := range x[start:] {
+		i += start
 		if q := uint8(v); float32(q) != v || q > analogmac.InputMax {
-			return k.ex.fail(fmt.Errorf("layers: %s: input [%d][%d] = %g: want an integer in 0..%d", a.Name, i/a.In, i%a.In, v, analogmac.InputMax))
+			return fmt.Errorf("layers: %s: input [%d][%d] = %g: want an integer in 0..%d", a.Name, i/a.In, i%a.In, v, analogmac.InputMax)
 		}
 		xq[i] = uint8(v)
 	}
+	return nil
+}
+
+// forwardQ programs the current weights if they changed and runs the 5-bit
+// inputs xq (batch x In) through the device into yq, drawing the next
+// noise key.
+func (k *Kernel) forwardQ(yq []int8, xq []uint8, batch int) error {
+	a := k.a
 	ctx := k.ex.context()
 	if err := k.program(ctx); err != nil {
-		return k.ex.fail(fmt.Errorf("layers: %s: %w", a.Name, err))
+		return fmt.Errorf("layers: %s: %w", a.Name, err)
 	}
-	k.yq = grow(k.yq, len(y))
-	yq := k.yq
 	if err := k.prog.Run(ctx, yq, xq, batch, k.ex.keys.Next()); err != nil {
-		return k.ex.fail(fmt.Errorf("layers: %s: %w", a.Name, err))
-	}
-	for i, v := range yq {
-		y[i] = float32(v)
+		return fmt.Errorf("layers: %s: %w", a.Name, err)
 	}
 	return nil
 }

@@ -203,6 +203,39 @@ func TestDeviceRefusesNonIntegerInputs(t *testing.T) {
 	}
 }
 
+// TestQuantizeWeightRounds: the fast path gives math.Round's integer for
+// every float32 near the range, and the edges and non-finite values fall
+// through to it.
+func TestQuantizeWeightRounds(t *testing.T) {
+	ref := func(v float32) int8 {
+		r := math.Round(float64(v))
+		return int8(max(-analogmac.WeightMax, min(analogmac.WeightMax, r)))
+	}
+	check := func(v float32) {
+		if got, want := QuantizeWeight(v), ref(v); got != want {
+			t.Fatalf("QuantizeWeight(%v) = %d, math.Round gives %d", v, got, want)
+		}
+	}
+	for _, v := range []float32{0, float32(math.Copysign(0, -1)), 0.5, -0.5, 0.49999997, -0.49999997, 1.5, -1.5, 62.5, -62.5, 63.4999, 63.5, -63.5, 64, 1e9} {
+		check(v)
+	}
+	// Every float32 around each half-integer in range.
+	for h := float32(-64.5); h <= 64.5; h++ {
+		v := h
+		for range 4 {
+			v = math.Nextafter32(v, -100)
+		}
+		for range 9 {
+			check(v)
+			v = math.Nextafter32(v, 100)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	for range 200000 {
+		check(float32(rng.Float64()*140 - 70))
+	}
+}
+
 func TestQuantizeWeight(t *testing.T) {
 	for _, c := range []struct {
 		in   float32

@@ -44,6 +44,19 @@
 // CrossEntropy adds a fused softmax cross-entropy loss and Adam is an
 // optimiser whose state can be checkpointed.
 //
+// # Running without Gorgonia's machine
+//
+// Every layer is a Gorgonia op with its gradient, so networks of these
+// layers are Gorgonia graphs. A Runner executes the same layers forward and
+// backward on buffers of its own instead, computing exactly what the graph
+// computes (models tests the two against each other, bit for bit) without
+// the machine's bookkeeping and the conversions between ops: on a device,
+// activations stay 5-bit integers from one analog layer to the next, and
+// the gradients read them as they are. models.Graph uses a Runner whenever
+// it can. Products on the host use internal/sgemm (gonum's arithmetic, its
+// results bit for bit, much faster); elementwise passes have AVX-512 loops
+// with the Go loops' exact results.
+//
 // # Gorgonia traps handled here
 //
 // Gorgonia merges nodes whose ops hash equally and whose inputs are the

@@ -40,7 +40,15 @@ func NewGeometry(h, w, c, kernel, stride, pad int) (Geometry, error) {
 
 // Im2Col writes the patches of a batch of images x (batch x H*W*C) into
 // cols (batch*Patches x PatchRows), zeros where a patch overlaps the padding.
-func (g Geometry) Im2Col(cols, x []float32, batch int) {
+func (g Geometry) Im2Col(cols, x []float32, batch int) { im2col(g, cols, x, batch) }
+
+// im2col is Im2Col for float32 activations and for the 5-bit inputs of a
+// device.
+func im2col[T float32 | uint8](g Geometry, cols, x []T, batch int) {
+	if g.Kernel*g.C <= 16 {
+		im2colBytes(g, cols, x, batch, make([]T, g.padSize()))
+		return
+	}
 	rowLen := g.Kernel * g.C
 	for b := 0; b < batch; b++ {
 		img := x[b*g.InputsPerSample:]
@@ -48,26 +56,64 @@ func (g Geometry) Im2Col(cols, x []float32, batch int) {
 			for ox := 0; ox < g.OutW; ox++ {
 				patch := cols[((b*g.OutH+oy)*g.OutW+ox)*g.PatchRows:][:g.PatchRows]
 				x0 := ox*g.Stride - g.Pad
+				// The patch's columns inside the image: [lo, hi) of the row.
+				lo, hi := max(0, -x0)*g.C, (min(g.W, x0+g.Kernel)-x0)*g.C
 				for ky := 0; ky < g.Kernel; ky++ {
 					dst := patch[ky*rowLen:][:rowLen]
 					iy := oy*g.Stride - g.Pad + ky
-					if iy < 0 || iy >= g.H {
+					if iy < 0 || iy >= g.H || lo >= hi {
 						clear(dst)
 						continue
 					}
-					line := img[iy*g.W*g.C:]
-					for kx := 0; kx < g.Kernel; kx++ {
-						ix := x0 + kx
-						d := dst[kx*g.C:][:g.C]
-						if ix < 0 || ix >= g.W {
-							clear(d)
-							continue
-						}
-						copy(d, line[ix*g.C:][:g.C])
-					}
+					clear(dst[:lo])
+					copy(dst[lo:hi], img[(iy*g.W+x0)*g.C+lo:])
+					clear(dst[hi:])
 				}
 			}
 		}
+	}
+}
+
+// im2colBytes is im2col for patch rows of at most 16 values (a 10x10 kernel
+// over one channel: 10): each image is first copied into the middle of a
+// zero-padded one (pad, reused; its border stays zero), so that every
+// patch row is a plain copy of two overlapping 8-value words, without a
+// call of copy or a test for the border.
+func im2colBytes[T float32 | uint8](g Geometry, cols, x []T, batch int, pad []T) {
+	rowLen := g.Kernel * g.C
+	wp := (g.W + 2*g.Pad) * g.C // a padded row
+	line := g.W * g.C
+	for b := 0; b < batch; b++ {
+		img := x[b*g.InputsPerSample:][:g.InputsPerSample]
+		for y := 0; y < g.H; y++ {
+			copy(pad[(y+g.Pad)*wp+g.Pad*g.C:][:line], img[y*line:][:line])
+		}
+		out := cols[b*g.Patches*g.PatchRows:][:g.Patches*g.PatchRows]
+		for oy := 0; oy < g.OutH; oy++ {
+			for ox := 0; ox < g.OutW; ox++ {
+				patch := out[(oy*g.OutW+ox)*g.PatchRows:][:g.PatchRows]
+				src := pad[(oy*g.Stride*wp)+ox*g.Stride*g.C:]
+				for ky := 0; ky < g.Kernel; ky++ {
+					copySmall(patch[ky*rowLen:][:rowLen], src[ky*wp:][:rowLen])
+				}
+			}
+		}
+	}
+}
+
+// padSize is the size of im2colBytes's padded image.
+func (g Geometry) padSize() int { return (g.H + 2*g.Pad) * (g.W + 2*g.Pad) * g.C }
+
+// copySmall copies up to 16 values without calling memmove.
+func copySmall[T float32 | uint8](dst, src []T) {
+	n := len(src)
+	if n >= 8 {
+		*(*[8]T)(dst) = *(*[8]T)(src)
+		*(*[8]T)(dst[n-8:]) = *(*[8]T)(src[n-8:])
+		return
+	}
+	for i, v := range src {
+		dst[i] = v
 	}
 }
 

@@ -30,10 +30,22 @@ type Param struct {
 	Value *tensor.Dense
 	// Clamp, if set, is applied after every optimiser step.
 	Clamp func()
+
+	// data is Value's backing while Value is still src (see Analog.w).
+	data []float32
+	src  *tensor.Dense
+	// clampMax, if not 0, says that Clamp clamps to +-clampMax, which Adam
+	// may then do in its own loop.
+	clampMax float32
 }
 
 // Data returns the parameter's float32 backing.
-func (p *Param) Data() []float32 { return p.Value.Data().([]float32) }
+func (p *Param) Data() []float32 {
+	if p.data != nil && p.Value == p.src {
+		return p.data
+	}
+	return p.Value.Data().([]float32)
+}
 
 // node returns the parameter's node in g, creating it bound to the shared
 // value so that every graph sees the same weights.
@@ -78,7 +90,8 @@ func (d *Dense) Apply(x *G.Node, ex *Exec) (*G.Node, error) {
 func (d *Dense) Params() []*Param { return []*Param{d.param()} }
 
 func (a *Analog) param() *Param {
-	return &Param{Name: fmt.Sprintf("%s.W#%d", a.Name, a.id), Value: a.W, Clamp: a.ClampWeights}
+	return &Param{Name: fmt.Sprintf("%s.W#%d", a.Name, a.id), Value: a.W, Clamp: a.ClampWeights,
+		data: a.Weights(), src: a.W, clampMax: analogmac.WeightMax}
 }
 
 // Describe implements Layer.
@@ -154,7 +167,9 @@ func NewBias(name string, n int) *Bias {
 	return &Bias{Name: name, B: newMatrix(1, n), id: newID()}
 }
 
-func (l *Bias) param() *Param { return &Param{Name: fmt.Sprintf("%s.b#%d", l.Name, l.id), Value: l.B} }
+func (l *Bias) param() *Param {
+	return &Param{Name: fmt.Sprintf("%s.b#%d", l.Name, l.id), Value: l.B}
+}
 
 // Params implements Layer.
 func (l *Bias) Params() []*Param { return []*Param{l.param()} }

@@ -32,7 +32,11 @@ func (op *xentOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 
 // softmax writes the probabilities of each row of z*scale into p and returns
 // the summed negative log-likelihood of the targets t.
-func (op *xentOp) softmax(p, z, t []float32, n int) float64 {
+func (op *xentOp) softmax(p, z, t []float32, n int) float64 { return softmaxNLL(p, z, t, n, op.scale) }
+
+// softmaxNLL is the cross-entropy's arithmetic, shared by the op and by
+// Runner so that both compute the same numbers.
+func softmaxNLL(p, z, t []float32, n int, scale float64) float64 {
 	var nll float64
 	for r := 0; r < len(z); r += n {
 		row := z[r : r+n]
@@ -42,18 +46,27 @@ func (op *xentOp) softmax(p, z, t []float32, n int) float64 {
 		}
 		var sum float64
 		for i, v := range row {
-			e := math.Exp(op.scale * float64(v-m))
+			e := math.Exp(scale * float64(v-m))
 			p[r+i] = float32(e)
 			sum += e
 		}
 		for i := range row {
 			p[r+i] = float32(float64(p[r+i]) / sum)
 			if t[r+i] != 0 {
-				nll -= float64(t[r+i]) * (op.scale*float64(row[i]-m) - math.Log(sum))
+				nll -= float64(t[r+i]) * (scale*float64(row[i]-m) - math.Log(sum))
 			}
 		}
 	}
 	return nll
+}
+
+// xentGrad turns probabilities p into the loss's gradient with respect to
+// the logits, in place: g * scale * (p - t) / batch.
+func xentGrad(p, t []float32, g, scale float64, batch int) {
+	k := float32(g * scale / float64(batch))
+	for i := range p {
+		p[i] = k * (p[i] - t[i])
+	}
 }
 
 func (op *xentOp) Do(vals ...G.Value) (G.Value, error) {
@@ -105,9 +118,6 @@ func (op *xentGradOp) Do(vals ...G.Value) (G.Value, error) {
 	out := op.output(s[0], s[1])
 	p := out.Data().([]float32)
 	op.x.softmax(p, z, t, s[1])
-	k := float32(g * op.x.scale / float64(s[0]))
-	for i := range p {
-		p[i] = k * (p[i] - t[i])
-	}
+	xentGrad(p, t, g, op.x.scale, s[0])
 	return out, nil
 }

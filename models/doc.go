@@ -24,10 +24,11 @@
 // layer's number of sends from the gain and fan-in so that weights of a
 // third of their range get there, as hxtorch does.
 //
-// A Network holds parameters, never a device. NewGraph compiles it into a
-// Gorgonia graph for a fixed batch size on the device given in
-// GraphOptions (nil: float mode on the host), with the loss gradients when
-// it is for training; Trace walks it layer by layer on a device. All graphs
+// A Network holds parameters, never a device. NewGraph compiles it for a
+// fixed batch size on the device given in GraphOptions (nil: float mode on
+// the host), with the loss gradients when it is for training: on a
+// layers.Runner, or as a Gorgonia graph where a Runner cannot run it (both
+// compute the same numbers); Trace walks it layer by layer on a device. All graphs
 // of a network share its parameter tensors and nothing else, so graphs on
 // different devices may run on different goroutines at once, as long as
 // none changes the weights meanwhile.

@@ -12,9 +12,13 @@ import (
 	"github.com/analogloop/analogloop/layers"
 )
 
-// Graph is a network compiled into a Gorgonia graph for a fixed batch size,
-// to run on one device. Training graphs also compute the loss's gradients
-// with respect to every parameter. All graphs of one network share its
+// Graph is a network compiled for a fixed batch size, to run on one
+// device. Training graphs also compute the loss's gradients with respect
+// to every parameter. A network of this project's layers runs on a
+// layers.Runner, which computes exactly what the Gorgonia graph computes
+// (the same device calls, noise keys and float32 operations) without its
+// machine; any other network, or GraphOptions.Gorgonia, runs as a Gorgonia
+// graph on a TapeMachine. All graphs of one network share its
 // parameter tensors, so an evaluation graph always sees the latest weights;
 // everything else (buffers, programmed weights) is the graph's own, so
 // graphs of one network may run on different goroutines as long as none
@@ -26,9 +30,11 @@ type Graph struct {
 	Exec  *layers.Exec
 
 	own     analogmac.Device // the device of GraphOptions.On
+	run     *layers.Runner   // nil: the Gorgonia graph runs
 	g       *G.ExprGraph
 	vm      G.VM
 	x, t    *tensor.Dense // input (batch x inputs, 0..31) and one-hot targets
+	xs, ts  []float32     // their backings
 	logits  G.Value
 	loss    G.Value
 	grads   []G.Value
@@ -41,6 +47,10 @@ type GraphOptions struct {
 	Batch int              // samples per run
 	Train bool             // also compute the loss and its gradients
 	On    analogmac.Device // where the analog products run; nil: float mode
+	// Gorgonia runs the network as a Gorgonia graph even where a
+	// layers.Runner could run it: the same results, more slowly (tests
+	// compare the two).
+	Gorgonia bool
 }
 
 // NewGraph compiles n for o.Batch samples per run on o.On; with o.Train,
@@ -53,9 +63,26 @@ func (n *Network) NewGraph(o GraphOptions) (*Graph, error) {
 	if batch < 1 || batch > analogmac.MaxBatch {
 		return nil, fmt.Errorf("models: batch %d: want 1..%d", batch, analogmac.MaxBatch)
 	}
-	gr := &Graph{Net: n, Batch: batch, Exec: layers.NewExec(o.On, n.GainPerSend), own: o.On, g: G.NewGraph(), params: n.Params()}
+	gr := &Graph{Net: n, Batch: batch, Exec: layers.NewExec(o.On, n.GainPerSend), own: o.On, params: n.Params()}
 	gr.x = tensor.New(tensor.WithShape(batch, n.Inputs()), tensor.Of(tensor.Float32))
 	gr.t = tensor.New(tensor.WithShape(batch, n.Classes), tensor.Of(tensor.Float32))
+	gr.xs, gr.ts = gr.x.Data().([]float32), gr.t.Data().([]float32)
+	if !o.Gorgonia {
+		run, err := layers.NewRunner(n.Layers, gr.Exec, batch, gr.xs, train, gr.ts, n.Classes, n.LogitScale)
+		switch {
+		case err == nil:
+			gr.run = run
+			if train {
+				gr.gradBuf = run.Grads()
+			}
+			return gr, nil
+		case !errors.Is(err, layers.ErrNotRunnable):
+			return nil, fmt.Errorf("models: %w", err)
+		}
+		// Kernels the runner made hold no program yet; start afresh.
+		gr.Exec = layers.NewExec(o.On, n.GainPerSend)
+	}
+	gr.g = G.NewGraph()
 	x := G.NewMatrix(gr.g, tensor.Float32, G.WithShape(batch, n.Inputs()), G.WithName("input"), G.WithValue(gr.x))
 	t := G.NewMatrix(gr.g, tensor.Float32, G.WithShape(batch, n.Classes), G.WithName("targets"), G.WithValue(gr.t))
 	h := x
@@ -96,14 +123,19 @@ func (n *Network) NewGraph(o GraphOptions) (*Graph, error) {
 }
 
 // Close releases the graph's machine and its programs on the device.
-func (gr *Graph) Close() error { return errors.Join(gr.Exec.Close(), gr.vm.Close()) }
+func (gr *Graph) Close() error {
+	if gr.vm == nil {
+		return gr.Exec.Close()
+	}
+	return errors.Join(gr.Exec.Close(), gr.vm.Close())
+}
 
 // Input returns the input buffer (batch x inputs) to fill before Run.
-func (gr *Graph) Input() []float32 { return gr.x.Data().([]float32) }
+func (gr *Graph) Input() []float32 { return gr.xs }
 
 // SetLabels fills the one-hot targets from labels (len Batch).
 func (gr *Graph) SetLabels(labels []uint8) error {
-	t := gr.t.Data().([]float32)
+	t := gr.ts
 	clear(t)
 	if len(labels) != gr.Batch {
 		return fmt.Errorf("models: %d labels for batch %d", len(labels), gr.Batch)
@@ -139,6 +171,14 @@ func (gr *Graph) Run(ctx context.Context, keys *analogmac.NoiseKeys) error {
 		return err
 	}
 	gr.Exec.Begin(ctx, keys)
+	if gr.run != nil {
+		err := gr.run.Run()
+		gr.Exec.Begin(nil, nil)
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
 	gr.vm.Reset() // required before every RunAll
 	err := gr.vm.RunAll()
 	opErr := gr.Exec.Err()
@@ -155,10 +195,18 @@ func (gr *Graph) Run(ctx context.Context, keys *analogmac.NoiseKeys) error {
 }
 
 // Logits returns the last run's outputs (batch x classes, LSB).
-func (gr *Graph) Logits() []float32 { return gr.logits.Data().([]float32) }
+func (gr *Graph) Logits() []float32 {
+	if gr.run != nil {
+		return gr.run.Logits()
+	}
+	return gr.logits.Data().([]float32)
+}
 
 // Loss returns the last run's mean loss (training graphs only).
 func (gr *Graph) Loss() float64 {
+	if gr.run != nil {
+		return gr.run.Loss()
+	}
 	switch v := gr.loss.(type) {
 	case *G.F32:
 		return float64(*v)
@@ -170,6 +218,9 @@ func (gr *Graph) Loss() float64 {
 
 // Grads returns the last run's gradients, in Params order.
 func (gr *Graph) Grads() [][]float32 {
+	if gr.run != nil {
+		return gr.gradBuf
+	}
 	for i, v := range gr.grads {
 		gr.gradBuf[i] = v.Data().([]float32)
 	}

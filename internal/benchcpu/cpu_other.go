@@ -1,6 +1,6 @@
 //go:build !unix
 
-package analogmac
+package benchcpu
 
 import "time"
 

@@ -1,14 +1,12 @@
 //go:build unix
 
-package analogmac
+package benchcpu
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU returns the CPU time the process has used: on a shared machine
-// it measures a benchmark's work more steadily than the wall clock.
 func processCPU() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {

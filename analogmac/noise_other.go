@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package analogmac
+
+func (n *normals) fillFast([]float64) int { return 0 }
+
+func vectorNoise() bool { return false }

@@ -1,0 +1,15 @@
+// Package x86 reports the vector instructions of the processor that the
+// assembly kernels of analogloop use, and whether the operating system
+// saves their registers. On other architectures, and with the build tag
+// purego, it reports none, and every kernel falls back to plain Go with
+// the same results.
+package x86
+
+// AVX2 is AVX2 with the YMM state enabled by the OS: the float32 product
+// kernels (internal/sgemm).
+var AVX2 bool
+
+// AVX512 is AVX-512 F, DQ, BW and VL plus BMI2, with the ZMM and mask
+// state enabled by the OS: the noise generator and the digitisation loops
+// of analogmac.
+var AVX512 bool

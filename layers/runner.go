@@ -1,0 +1,490 @@
+package layers
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/analogloop/analogloop/internal/par"
+	"github.com/analogloop/analogloop/internal/sgemm"
+)
+
+// Runner executes a sequence of this package's layers forward and, for
+// training, backward through a softmax cross-entropy, on buffers it owns
+// and without Gorgonia's machine. It computes what the Gorgonia graph of
+// the same layers computes, bit for bit: the same device calls in the same
+// order with the same noise keys, the same float32 operations in the same
+// order for every gradient (models tests both executors against each
+// other). It is faster because it skips the machine's bookkeeping and the
+// conversions between ops: on a device, activations stay 5-bit integers
+// from one analog layer to the next (the ConvertingReLU writes them
+// directly), a convolution's patches are cut from 5-bit inputs, and the
+// weight gradients read those inputs as they are.
+//
+// A Runner handles Conv2d, Dense, ConvertingReLU and Flatten; on a device
+// it needs every analog layer's input to be the network's input or a
+// ConvertingReLU's output (the rule models.Build enforces). NewRunner
+// reports ErrNotRunnable for anything else, and the caller uses Gorgonia.
+// A Runner is used by one goroutine at a time.
+type Runner struct {
+	ex      *Exec
+	batch   int
+	train   bool
+	scale   float64 // logits to softmax
+	classes int
+	nodes   []*node
+	in      *act
+	out     *act
+	t       []float32 // one-hot targets, the caller's
+	probs   []float32
+	loss    float64
+	grads   [][]float32
+}
+
+// ErrNotRunnable is NewRunner's answer for layers it cannot run.
+var ErrNotRunnable = errors.New("layers: not runnable without Gorgonia")
+
+// act is one activation matrix between layers and its gradient. Which
+// representations exist depends on the mode and the producer.
+type act struct {
+	rows, cols int
+	f          []float32 // float mode; the network's input; the logits
+	u          []uint8   // on a device: an analog layer's 5-bit input
+	y          []int8    // on a device: an analog layer's output
+	g          []float32 // gradient, where training needs it
+}
+
+type nodeKind int
+
+const (
+	kindDense nodeKind = iota
+	kindConv
+	kindReLU
+	kindFlatten
+)
+
+type node struct {
+	kind    nodeKind
+	in, out *act
+	// Analog layers.
+	a       *Analog
+	k       *Kernel
+	geom    Geometry
+	patches *act      // a convolution's input matrix
+	gw      []float32 // weight gradient
+	wt      []float32 // Wᵀ, for the input gradient
+	// ConvertingReLU.
+	relu *ConvertingReLU
+	// needGX: some earlier layer has parameters, so the gradient must flow
+	// on to this layer's input.
+	needGX bool
+	// fromInput: an analog layer reading the network's input.
+	fromInput bool
+	cut       im2colBody[uint8]
+	cutF      im2colBody[float32]
+	tr        transposeBody
+}
+
+// transposeBody transposes a band of rows of w into t: the layer's
+// weights change at every step, and their transpose would otherwise stay
+// on one processor.
+type transposeBody struct {
+	t, w       []float32
+	rows, cols int
+	parts      int
+}
+
+func (b *transposeBody) Do(i int) {
+	lo, hi := par.Split(b.rows, b.parts, 16, i)
+	transpose(b.t, b.w, b.rows, b.cols, lo, hi)
+}
+
+// im2colBody cuts the patches of a band of samples; pads holds a padded
+// image per part (see im2colBytes), made once.
+type im2colBody[T float32 | uint8] struct {
+	g       Geometry
+	cols, x []T
+	batch   int
+	parts   int
+	pads    [][]T
+}
+
+// cut cuts all the patches, in parts by sample: a quarter of a
+// millisecond of copying per training step otherwise stays on one
+// processor.
+func (b *im2colBody[T]) cut() {
+	b.parts = min(b.batch, 4*par.Procs())
+	for len(b.pads) < b.parts {
+		b.pads = append(b.pads, make([]T, b.g.padSize()))
+	}
+	par.For(b.parts, b)
+}
+
+func (b *im2colBody[T]) Do(i int) {
+	lo, hi := par.Split(b.batch, b.parts, 1, i)
+	g := b.g
+	cols, x := b.cols[lo*g.Patches*g.PatchRows:hi*g.Patches*g.PatchRows], b.x[lo*g.InputsPerSample:hi*g.InputsPerSample]
+	if g.Kernel*g.C > 16 {
+		im2col(g, cols, x, hi-lo)
+		return
+	}
+	im2colBytes(g, cols, x, hi-lo, b.pads[i])
+}
+
+// NewRunner prepares ls to run in ex on batch samples of inputs values
+// each, x (batch x inputs) being the caller's input buffer. With train it
+// also computes the mean softmax cross-entropy of the outputs (times
+// logitScale) against the one-hot targets t (batch x classes) and the
+// gradients of every parameter, in the order of the layers' Params.
+func NewRunner(ls []Layer, ex *Exec, batch int, x []float32, train bool, t []float32, classes int, logitScale float64) (*Runner, error) {
+	if batch < 1 || len(x)%batch != 0 {
+		return nil, fmt.Errorf("layers: runner: %d inputs for batch %d", len(x), batch)
+	}
+	r := &Runner{ex: ex, batch: batch, train: train, scale: logitScale, classes: classes, t: t}
+	r.in = &act{rows: batch, cols: len(x) / batch, f: x}
+	dev := !ex.Float()
+	h := r.in
+	params := false
+	for _, l := range ls {
+		n := &node{in: h}
+		switch l := l.(type) {
+		case *Dense:
+			if h.cols != l.In {
+				return nil, ErrNotRunnable
+			}
+			n.kind, n.a = kindDense, l.Analog
+			n.out = &act{rows: h.rows, cols: l.Out}
+		case *Conv2d:
+			g := l.Geom
+			if h.cols != g.InputsPerSample {
+				return nil, ErrNotRunnable
+			}
+			n.kind, n.a, n.geom = kindConv, l.Analog, g
+			n.patches = &act{rows: h.rows * g.Patches, cols: g.PatchRows}
+			n.out = &act{rows: h.rows * g.Patches, cols: l.Out}
+		case *ConvertingReLU:
+			n.kind, n.relu = kindReLU, l
+			n.out = &act{rows: h.rows, cols: h.cols}
+		case Flatten:
+			if (h.rows*h.cols)%l.PerSample != 0 {
+				return nil, ErrNotRunnable
+			}
+			n.kind = kindFlatten
+			n.out = &act{rows: h.rows * h.cols / l.PerSample, cols: l.PerSample}
+		default:
+			return nil, ErrNotRunnable
+		}
+		n.needGX = params
+		if n.a != nil {
+			params = true
+			n.k = n.a.NewKernel(ex)
+		}
+		r.nodes = append(r.nodes, n)
+		h = n.out
+	}
+	r.out = h
+	if h.rows != batch || (train && h.cols != classes) {
+		return nil, ErrNotRunnable
+	}
+	if err := r.allocate(dev); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// allocate decides each activation's representations and makes the
+// buffers, so that running allocates nothing.
+func (r *Runner) allocate(dev bool) error {
+	for i, n := range r.nodes {
+		size := n.out.rows * n.out.cols
+		src := originOf(r.nodes[:i], n.in) // nil: the network's input
+		switch n.kind {
+		case kindFlatten:
+			// Shares its input's buffers (shareFlattens).
+		case kindDense, kindConv:
+			n.fromInput = src == nil
+			if dev {
+				switch {
+				case src == nil && r.in.u == nil:
+					r.in.u = make([]uint8, r.in.rows*r.in.cols)
+				case src != nil && src.kind != kindReLU:
+					return ErrNotRunnable // a device takes 5-bit inputs
+				}
+				n.out.y = make([]int8, size)
+			} else {
+				n.out.f = make([]float32, size)
+			}
+			if n.kind == kindConv {
+				ps := n.patches.rows * n.patches.cols
+				if dev {
+					n.patches.u = make([]uint8, ps)
+				} else {
+					n.patches.f = make([]float32, ps)
+				}
+			}
+		case kindReLU:
+			if dev {
+				if src == nil || src.kind == kindReLU {
+					return ErrNotRunnable // its input is not an analog output
+				}
+				n.out.u = make([]uint8, size)
+			} else {
+				n.out.f = make([]float32, size)
+			}
+		}
+		r.shareFlattens()
+	}
+	if r.out.f == nil {
+		r.out.f = make([]float32, r.out.rows*r.out.cols)
+	}
+	if !r.train {
+		return nil
+	}
+	r.probs = make([]float32, r.out.rows*r.out.cols)
+	r.out.g = r.probs
+	for i := len(r.nodes) - 1; i >= 0; i-- {
+		n := r.nodes[i]
+		if n.out.g == nil {
+			n.out.g = make([]float32, n.out.rows*n.out.cols)
+		}
+		if n.kind == kindFlatten {
+			n.in.g = n.out.g
+			continue
+		}
+		if n.a != nil {
+			n.gw = make([]float32, n.a.In*n.a.Out)
+			r.grads = append([][]float32{n.gw}, r.grads...)
+			if n.needGX {
+				n.wt = make([]float32, n.a.In*n.a.Out)
+				if n.kind == kindConv {
+					n.patches.g = make([]float32, n.patches.rows*n.patches.cols)
+				}
+			}
+		}
+		if n.needGX && n.in.g == nil {
+			n.in.g = make([]float32, n.in.rows*n.in.cols)
+		}
+	}
+	return nil
+}
+
+// originOf returns the node among nodes whose output a is, looking through
+// flattens; nil for the network's input.
+func originOf(nodes []*node, a *act) *node {
+	for i := len(nodes) - 1; i >= 0; i-- {
+		if n := nodes[i]; n.out == a {
+			if n.kind == kindFlatten {
+				return originOf(nodes[:i], n.in)
+			}
+			return n
+		}
+	}
+	return nil
+}
+
+// shareFlattens gives every flatten's output its input's buffers.
+func (r *Runner) shareFlattens() {
+	for _, n := range r.nodes {
+		if n.kind == kindFlatten {
+			n.out.f, n.out.u, n.out.y = n.in.f, n.in.u, n.in.y
+		}
+	}
+}
+
+// Logits returns the last run's outputs (batch x outputs).
+func (r *Runner) Logits() []float32 { return r.out.f }
+
+// Loss returns the last training run's mean loss, rounded to float32 as
+// the Gorgonia op returns it.
+func (r *Runner) Loss() float64 { return r.loss }
+
+// Grads returns the last training run's gradients, in Params order.
+func (r *Runner) Grads() [][]float32 { return r.grads }
+
+// Run executes the layers once on the input (and targets): forward, then
+// with training the loss and the backward pass. The Exec must have been
+// given the run's context and keys (Exec.Begin).
+func (r *Runner) Run() error {
+	dev := !r.ex.Float()
+	for _, n := range r.nodes {
+		if err := r.forward(n, dev); err != nil {
+			return err
+		}
+	}
+	out := r.out
+	if dev && out.y != nil {
+		for i, v := range out.y {
+			out.f[i] = float32(v)
+		}
+	} else if dev && out.u != nil {
+		for i, v := range out.u {
+			out.f[i] = float32(v)
+		}
+	}
+	if !r.train {
+		return nil
+	}
+	nll := softmaxNLL(r.probs, out.f, r.t, out.cols, r.scale)
+	r.loss = float64(float32(nll / float64(out.rows)))
+	xentGrad(r.probs, r.t, 1, r.scale, out.rows)
+	for i := len(r.nodes) - 1; i >= 0; i-- {
+		r.backward(r.nodes[i], dev)
+	}
+	return nil
+}
+
+func (r *Runner) forward(n *node, dev bool) error {
+	switch n.kind {
+	case kindFlatten:
+		return nil
+	case kindReLU:
+		if dev {
+			// y is an integer in -128..127: floor(clamp(y, 0, 127) / 2^s)
+			// is a shift, and never exceeds 31 for s >= 2; clamp anyway.
+			s := n.relu.Shift
+			if reluVector(n.out.u, n.in.y, s) {
+				return nil
+			}
+			for i, v := range n.in.y {
+				n.out.u[i] = uint8(min(31, max(0, int(v))>>s))
+			}
+			return nil
+		}
+		n.relu.Forward(n.out.f, n.in.f, true)
+		return nil
+	}
+	rows := n.out.rows
+	x := n.in
+	if n.kind == kindConv {
+		x = n.patches
+	}
+	if !dev {
+		if n.kind == kindConv {
+			n.cutF.g, n.cutF.cols, n.cutF.x, n.cutF.batch = n.geom, x.f, n.in.f, n.in.rows
+			n.cutF.cut()
+		}
+		n.k.forwardFloat(n.out.f, x.f, rows)
+		return nil
+	}
+	if n.fromInput {
+		// The network's input: check and convert it once.
+		if err := r.quantizeInput(n); err != nil {
+			return err
+		}
+	}
+	if n.kind == kindConv {
+		n.cut.g, n.cut.cols, n.cut.x, n.cut.batch = n.geom, x.u, n.in.u, n.in.rows
+		n.cut.cut()
+	}
+	return n.k.forwardQ(n.out.y, x.u, rows)
+}
+
+// quantizeInput converts the network's input to 5-bit integers for n, the
+// first analog layer, and refuses anything else exactly as its Kernel
+// would: naming the first bad element of n's own input matrix.
+func (r *Runner) quantizeInput(n *node) error {
+	in := r.in
+	ok := true
+	for i := toInputsVector(in.u, in.f); i < len(in.f); i++ {
+		v := in.f[i]
+		q := uint8(v)
+		if float32(q) != v || q > 31 {
+			ok = false
+			break
+		}
+		in.u[i] = q
+	}
+	if ok {
+		return nil
+	}
+	x := in.f
+	if n.kind == kindConv {
+		x = make([]float32, n.patches.rows*n.patches.cols)
+		n.geom.Im2Col(x, in.f, in.rows)
+	}
+	return n.k.quantizeInputs(make([]uint8, len(x)), x)
+}
+
+func (r *Runner) backward(n *node, dev bool) {
+	switch n.kind {
+	case kindFlatten:
+		return
+	case kindReLU:
+		if !n.needGX {
+			return
+		}
+		div := float32(math.Ldexp(1, -n.relu.Shift))
+		g, gin := n.out.g, n.in.g
+		if dev {
+			// Without a branch: the signs of y are a coin toss. The mask
+			// keeps g*div's bits where y > 0 and gives +0 elsewhere, as
+			// the Gorgonia op does.
+			g = g[:len(n.in.y)]
+			gin = gin[:len(n.in.y)]
+			for i, v := range n.in.y {
+				keep := uint32(int32(-int32(v)) >> 31) // all ones iff v > 0
+				gin[i] = math.Float32frombits(math.Float32bits(g[i]*div) & keep)
+			}
+			return
+		}
+		if reluGradFloatVector(gin, g, n.in.f, div) {
+			return
+		}
+		for i, v := range n.in.f {
+			if v > 0 {
+				gin[i] = g[i] * div
+			} else {
+				gin[i] = 0
+			}
+		}
+		return
+	}
+	a := n.a
+	scale := float32(n.k.scale())
+	rows := n.out.rows
+	x := n.in
+	if n.kind == kindConv {
+		x = n.patches
+	}
+	g := n.out.g
+	// gradW = xᵀ (g * gain * sends)
+	if x.u != nil {
+		sgemm.MulU8T(a.In, a.Out, rows, scale, x.u, a.In, g, a.Out, n.gw, a.Out)
+	} else {
+		sgemm.Mul(true, a.In, a.Out, rows, scale, x.f, a.In, g, a.Out, n.gw, a.Out)
+	}
+	if !n.needGX {
+		return
+	}
+	// gradX = (g * gain * sends) Wᵀ, through a transposed copy of W as the
+	// Gorgonia op does (the same products in the same order).
+	n.tr = transposeBody{t: n.wt, w: a.Weights(), rows: a.In, cols: a.Out}
+	n.tr.parts = max(1, min(a.In*a.Out/(1<<14), 4*par.Procs()))
+	par.For(n.tr.parts, &n.tr)
+	gx := n.in.g
+	if n.kind == kindConv {
+		gx = n.patches.g
+	}
+	sgemm.Mul(false, rows, a.In, a.Out, scale, g, a.Out, n.wt, a.In, gx, a.In)
+	if n.kind == kindConv {
+		n.geom.Col2Im(n.in.g, gx, n.in.rows)
+	}
+}
+
+// transpose writes rows [r0, r1) of the rows x cols matrix w transposed
+// into t, in blocks that stay in the cache.
+func transpose(t, w []float32, rows, cols, r0, r1 int) {
+	const bs = 16
+	for i0 := r0; i0 < r1; i0 += bs {
+		i1 := min(i0+bs, r1)
+		for j0 := 0; j0 < cols; j0 += bs {
+			j1 := min(j0+bs, cols)
+			for i := i0; i < i1; i++ {
+				src := w[i*cols+j0 : i*cols+j1]
+				for j, v := range src {
+					t[(j0+j)*rows+i] = v
+				}
+			}
+		}
+	}
+}
