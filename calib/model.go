@@ -64,6 +64,13 @@ func unsat(s float64, pos, neg Branch) float64 {
 	return s
 }
 
+// clampOut clamps to the ADC's range -128..127.
 func clampOut(v float64) float64 {
-	return math.Max(-128, math.Min(127, v))
+	if v < -128 {
+		return -128
+	}
+	if v > 127 {
+		return 127
+	}
+	return v
 }

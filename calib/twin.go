@@ -186,12 +186,16 @@ func (p *twinProgram) Run(ctx context.Context, dst []int8, x []uint8, batch int,
 	var next atomic.Int64
 	work := func() {
 		tot := make([]float64, cols)
+		// One generator per worker, reseeded for every chunk: the same
+		// draws as a new PCG(noise, key) per chunk, without allocating.
+		var src rand.PCG
+		rng := rand.New(&src)
 		for {
 			ch := int(next.Add(1) - 1)
 			if ch >= chunks {
 				return
 			}
-			rng := rand.New(rand.NewPCG(noise, splitKey(twinStream, uint64(ch))))
+			src.Seed(noise, splitKey(twinStream, uint64(ch)))
 			for i := ch * chunkRows; i < min(batch, (ch+1)*chunkRows); i++ {
 				clear(tot)
 				for b := range nb {

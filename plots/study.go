@@ -50,9 +50,15 @@ func StudyBars(out io.Writer, title string, bars []StrategyBar, refs []RefLine) 
 	for _, r := range refs {
 		lo, hi = math.Min(lo, r.Value), math.Max(hi, r.Value)
 	}
-	// Room above the bars for the legend.
+	// Room above the bars for the legend; ticks only up to 100 %.
 	p.Y.Min = math.Floor(lo - 0.5)
 	p.Y.Max = hi + 0.5*(hi-p.Y.Min)
+	step := math.Max(1, math.Ceil((math.Min(100, p.Y.Max)-p.Y.Min)/8))
+	var yt []plot.Tick
+	for v := p.Y.Min; v <= math.Min(100, p.Y.Max)+1e-9; v += step {
+		yt = append(yt, plot.Tick{Value: v, Label: fmt.Sprintf("%g", v)})
+	}
+	p.Y.Tick.Marker = plot.ConstantTicks(yt)
 	const w = 0.36 // bar width, in categories
 	for k, s := range []struct {
 		name string
@@ -176,6 +182,18 @@ func Sweep(out io.Writer, title string, series []SweepSeries, pub PublishedMarks
 	}
 	p.Y.Min, p.Y.Max = math.Floor(lo-1), 100
 	p.X.Min, p.X.Max = -0.1, xmax+0.1
+	ystep := 1.0
+	for _, st := range []float64{2, 5, 10, 20} {
+		if (p.Y.Max-p.Y.Min)/ystep <= 10 {
+			break
+		}
+		ystep = st
+	}
+	var yt []plot.Tick
+	for v := p.Y.Max; v >= p.Y.Min; v -= ystep {
+		yt = append(yt, plot.Tick{Value: v, Label: fmt.Sprintf("%g", v)})
+	}
+	p.Y.Tick.Marker = plot.ConstantTicks(yt)
 	p.Add(plotter.NewGrid())
 	for i, s := range series {
 		pts := make(plotter.XYs, len(s.X))
@@ -290,7 +308,8 @@ func Columns(out io.Writer, title string, c ColumnParams, noSat float64) error {
 	}
 	g := panel(title+": gain", "gain / nominal")
 	o := panel("offset per block", "LSB")
-	l := panel("linear range", "LSB")
+	l := panel("linear range (where saturation shows)", "LSB")
+	l.Legend.Top = true
 	z := panel("trial noise (std)", "LSB")
 	for _, e := range []error{
 		scatter(g, c.Gain, 0, "", math.NaN()),
@@ -302,6 +321,16 @@ func Columns(out io.Writer, title string, c ColumnParams, noSat float64) error {
 		if e != nil {
 			return e
 		}
+	}
+	// Room above the points for the legend.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range append(append([]float64{}, c.LinearPos...), c.LinearNeg...) {
+		if v != noSat {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	if lo <= hi {
+		l.Y.Min, l.Y.Max = lo-2, hi+0.3*(hi-lo)+2
 	}
 	return writePNG(out, 16*vg.Inch, 4*vg.Inch, 150, g, o, l, z)
 }
