@@ -142,8 +142,8 @@ func (c Config) Validate() error {
 	if c.SweepTrials < 1 || c.SweepTrials > MaxTrials {
 		bad("SweepTrials", c.SweepTrials, fmt.Sprintf("1..%d", MaxTrials))
 	}
-	if len(c.Sweep) > MaxScales {
-		bad("Sweep", c.Sweep, fmt.Sprintf("at most %d scales", MaxScales))
+	if len(c.Sweep) < 1 || len(c.Sweep) > MaxScales {
+		bad("Sweep", c.Sweep, fmt.Sprintf("1..%d scales", MaxScales))
 	}
 	seen := map[float64]bool{}
 	for _, s := range c.Sweep {
