@@ -24,6 +24,13 @@ type Spec struct {
 	NoiseStd    float64     `json:"noise_std"`           // trial noise in LSB per block output (mock, chip)
 	ChipSeed    *uint64     `json:"chip_seed,omitempty"` // chip only: which chip
 	Chip        *ChipConfig `json:"chip,omitempty"`      // chip only: its magnitudes
+	// Base and Calibration describe a device built from a calibration
+	// (package calib, kinds "calibrated", "calibrated-weights", "twin"):
+	// the device it wraps or was fitted to, and the calibration file it
+	// uses, named by "sha256:" and the SHA-256 of the file's canonical
+	// bytes. New does not build these: calib does, from the file.
+	Base        *Spec  `json:"base,omitempty"`
+	Calibration string `json:"calibration,omitempty"`
 }
 
 // Preset returns the named default configuration of a kind: "ideal" with
@@ -74,6 +81,9 @@ func New(s Spec) (Device, error) {
 		}
 		return NewChip(*s.ChipSeed, cfg)
 	}
+	if s.Calibration != "" {
+		return nil, argErr("kind", "%q is built from its calibration file (package calib), not from a Spec alone", s.Kind)
+	}
 	return nil, argErr("kind", "unknown device kind %q: want one of %s", s.Kind, strings.Join(Kinds(), ", "))
 }
 
@@ -87,10 +97,16 @@ func NewDevice(kind string, chipSeed uint64) (Device, error) {
 	return New(s)
 }
 
-// String names the device for logs: "chip 7", "mock", "ideal".
+// String names the device for logs: "chip 7", "mock", "ideal",
+// "calibrated chip 7", "twin of chip 7".
 func (s Spec) String() string {
-	if s.Kind == KindChip && s.ChipSeed != nil {
+	switch {
+	case s.Kind == KindChip && s.ChipSeed != nil:
 		return fmt.Sprintf("chip %d", *s.ChipSeed)
+	case s.Kind == "twin" && s.Base != nil:
+		return "twin of " + s.Base.String()
+	case s.Base != nil:
+		return s.Kind + " " + s.Base.String()
 	}
 	return s.Kind
 }

@@ -30,13 +30,15 @@ import (
 // also divides every weight by its synapse's factor before programming
 // (rounded, within ±63): the mismatch is compensated where it arises.
 //
-// Corrected does not implement analogmac.Describer: a Spec cannot hold the
-// calibration, and New would build the uncorrected chip. Inner returns the
-// wrapped device.
+// Corrected describes itself (analogmac.Describer) as kind
+// KindCalibrated (or KindCalibratedWeights with CorrectOptions.Weights),
+// with the wrapped device as Base and the calibration's Digest; Inner
+// returns the wrapped device.
 type Corrected struct {
-	inner analogmac.Device
-	cal   *Calibration
-	opt   CorrectOptions
+	inner  analogmac.Device
+	cal    *Calibration
+	opt    CorrectOptions
+	digest string // cal.Digest(), computed once
 }
 
 // CorrectOptions say what Corrected corrects beyond each column's output.
@@ -58,11 +60,28 @@ func NewCorrected(d analogmac.Device, cal *Calibration, o CorrectOptions) (*Corr
 	if g := d.Gain(); math.Abs(g-cal.GainPerSend) > 1e-12*cal.GainPerSend {
 		return nil, fmt.Errorf("calib: corrected: the device's nominal gain %g differs from the calibration's %g", g, cal.GainPerSend)
 	}
-	return &Corrected{inner: d, cal: cal, opt: o}, nil
+	return &Corrected{inner: d, cal: cal, opt: o, digest: cal.Digest()}, nil
 }
 
 // Inner returns the wrapped device.
 func (d *Corrected) Inner() analogmac.Device { return d.inner }
+
+// Kinds of the devices this package builds, as their Specs name them.
+const (
+	KindCalibrated        = "calibrated"
+	KindCalibratedWeights = "calibrated-weights"
+	KindTwin              = "twin"
+)
+
+// Spec implements analogmac.Describer.
+func (d *Corrected) Spec() analogmac.Spec {
+	base := analogmac.Describe(d.inner)
+	kind := KindCalibrated
+	if d.opt.Weights {
+		kind = KindCalibratedWeights
+	}
+	return analogmac.Spec{Kind: kind, GainPerSend: base.GainPerSend, NoiseStd: base.NoiseStd, Base: &base, Calibration: d.digest}
+}
 
 // Gain implements analogmac.Device: the wrapped device's nominal gain.
 func (d *Corrected) Gain() float64 { return d.inner.Gain() }

@@ -2,6 +2,8 @@ package calib
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -330,6 +332,18 @@ func (c *Calibration) Marshal() ([]byte, error) {
 	}
 	buf.WriteString("\n}\n")
 	return buf.Bytes(), nil
+}
+
+// Digest names the calibration by content: "sha256:" and the SHA-256 of
+// its canonical file (Marshal), so a device built from it can say which
+// calibration it uses, and a run resumed with another file is refused.
+func (c *Calibration) Digest() string {
+	b, err := c.Marshal()
+	if err != nil {
+		return "invalid"
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Write writes c to path atomically (see Marshal).

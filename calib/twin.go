@@ -25,11 +25,12 @@ import (
 //
 // A Twin's trial noise is a pure function of the noise key, as the
 // simulated devices' is (see analogmac's contract); it uses its own
-// generator, so a twin and its chip never share noise. A Twin does not
-// implement analogmac.Describer: a Spec cannot say "built from this
-// calibration file", and New could not rebuild it.
+// generator, so a twin and its chip never share noise. It describes itself
+// as kind KindTwin with the characterised device as Base and the
+// calibration's Digest.
 type Twin struct {
 	cal    *Calibration
+	digest string // cal.Digest(), computed once
 	closed atomic.Bool
 }
 
@@ -38,12 +39,24 @@ func NewTwin(cal *Calibration) (*Twin, error) {
 	if err := cal.Validate(); err != nil {
 		return nil, fmt.Errorf("calib: twin: %w: %v", ErrInvalid, err)
 	}
-	return &Twin{cal: cal}, nil
+	return &Twin{cal: cal, digest: cal.Digest()}, nil
 }
 
 // Gain implements analogmac.Device: the nominal gain of the characterised
 // device.
 func (t *Twin) Gain() float64 { return t.cal.GainPerSend }
+
+// Spec implements analogmac.Describer. NoiseStd is the columns' mean
+// fitted trial noise (each column has its own).
+func (t *Twin) Spec() analogmac.Spec {
+	base := t.cal.Device
+	var noise float64
+	for _, c := range t.cal.Columns {
+		noise += c.Noise
+	}
+	return analogmac.Spec{Kind: KindTwin, GainPerSend: t.cal.GainPerSend, NoiseStd: noise / float64(len(t.cal.Columns)),
+		Base: &base, Calibration: t.digest}
+}
 
 // Calibration returns the calibration the twin was built from.
 func (t *Twin) Calibration() *Calibration { return t.cal }

@@ -173,7 +173,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// Only where its chips are served may change: -device remote and
 		// the servers' addresses, token and TLS.
 		usable := map[string]bool{"resume": true, "out": true, "data": true, "parallel": true, "device": true, "other-remote": true}
-		for _, n := range deviceflags.RemoteNames() {
+		for _, n := range append(deviceflags.RemoteNames(), deviceflags.CalibrationNames()...) {
 			usable[n] = true
 		}
 		var ignored []string
@@ -351,11 +351,11 @@ func openDevices(ctx context.Context, opt *train.Options, dev deviceflags.Flags,
 			return fail("-other-remote "+dev.OtherRemote, fmt.Errorf("serves %s, the chip at -remote: want another chip", b))
 		}
 	case recorded != nil:
-		if opt.InLoop, err = deviceflags.OpenSpec(recorded.Device); err != nil {
+		if opt.InLoop, err = dev.OpenSpec(recorded.Device); err != nil {
 			return fail("device", err)
 		}
 		if recorded.UnseenDevice != nil {
-			if opt.Unseen, err = deviceflags.OpenSpec(*recorded.UnseenDevice); err != nil {
+			if opt.Unseen, err = dev.OpenSpec(*recorded.UnseenDevice); err != nil {
 				return fail("unseen device", err)
 			}
 		}
@@ -365,6 +365,12 @@ func openDevices(ctx context.Context, opt *train.Options, dev deviceflags.Flags,
 		}
 		if dev.Kind != analogmac.KindChip {
 			logger.Info("the unseen-chip evaluation needs -device chip: skipped", "device", dev.Kind)
+			return 0
+		}
+		if dev.Calibrated() {
+			// A calibration belongs to one chip; cmd/study evaluates
+			// calibration on unseen chips, each with its own.
+			logger.Info("a calibration belongs to its chip: the unseen-chip evaluation is skipped with -calibration")
 			return 0
 		}
 		s, _ := analogmac.Preset(dev.Kind, otherChip)
