@@ -103,9 +103,9 @@ func TestCalibratedDevices(t *testing.T) {
 	}
 
 	for args, want := range map[string]string{
-		"-device twin":                                 "-calibration FILE",
-		"-calibrate-weights":                           "-calibrate-weights needs -calibration",
-		"-calibration /nonexistent/cal.json":           "-calibration",
+		"-device twin":                       "-calibration FILE",
+		"-calibrate-weights":                 "-calibrate-weights needs -calibration",
+		"-calibration /nonexistent/cal.json": "-calibration",
 		"-device remote -remote x:1 -other-remote y:2 -calibration " + file1: "a calibration belongs to one chip",
 	} {
 		if _, err := parse(t, strings.Fields(args)...); err == nil || !strings.Contains(err.Error(), want) {
