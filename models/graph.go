@@ -127,7 +127,11 @@ func (gr *Graph) Close() error {
 	if gr.vm == nil {
 		return gr.Exec.Close()
 	}
-	return errors.Join(gr.Exec.Close(), gr.vm.Close())
+	err := errors.Join(gr.Exec.Close(), gr.vm.Close())
+	// Gorgonia's machine has a finalizer and the graph's reads point back
+	// into gr: a cycle through a finalizer is never collected, so break it.
+	gr.vm, gr.g, gr.logits, gr.loss, gr.grads = nil, nil, nil, nil, nil
+	return err
 }
 
 // Input returns the input buffer (batch x inputs) to fill before Run.
