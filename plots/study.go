@@ -2,6 +2,7 @@ package plots
 
 import (
 	"fmt"
+	"github.com/analogloop/analogloop/calib"
 	"image/color"
 	"io"
 	"math"
@@ -333,4 +334,18 @@ func Columns(out io.Writer, title string, c ColumnParams, noSat float64) error {
 		l.Y.Min, l.Y.Max = lo-2, hi+0.3*(hi-lo)+2
 	}
 	return writePNG(out, 16*vg.Inch, 4*vg.Inch, 150, g, o, l, z)
+}
+
+// Calibration draws a calibration file's per-column parameters (see
+// Columns).
+func Calibration(out io.Writer, title string, cal *calib.Calibration) error {
+	var p ColumnParams
+	for _, c := range cal.Columns {
+		p.Gain = append(p.Gain, c.Gain)
+		p.Offset = append(p.Offset, c.Offset)
+		p.Noise = append(p.Noise, c.Noise)
+		p.LinearPos = append(p.LinearPos, c.Pos.Linear)
+		p.LinearNeg = append(p.LinearNeg, c.Neg.Linear)
+	}
+	return Columns(out, title, p, calib.NoSaturation)
 }

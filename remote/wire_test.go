@@ -10,6 +10,7 @@ import (
 	"github.com/analogloop/analogloop/datasets"
 	"github.com/analogloop/analogloop/datasets/catalog"
 	"github.com/analogloop/analogloop/datasets/datasetstest"
+	"github.com/analogloop/analogloop/datasets/mnist/mnisttest"
 	"github.com/analogloop/analogloop/layers"
 	"github.com/analogloop/analogloop/models"
 	"github.com/analogloop/analogloop/remote"
@@ -25,8 +26,8 @@ import (
 func TestWireBytesPerTrainingStep(t *testing.T) {
 	ctx := context.Background()
 	var set *datasets.Set
-	if dir := os.Getenv("MNIST_DIR"); dir != "" {
-		d, err := catalog.Open(ctx, "mnist", catalog.Options{Dir: dir, Logger: quiet})
+	if os.Getenv("MNIST_DIR") != "" {
+		d, err := catalog.Open(ctx, "mnist", catalog.Options{Dir: mnisttest.Dir(t), Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

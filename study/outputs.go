@@ -316,14 +316,5 @@ func plotSweep(w io.Writer, res *Results) error {
 
 // plotCalibration draws a calibration's per-column parameters.
 func plotCalibration(w io.Writer, cal *calib.Calibration, chip uint64) error {
-	var p plots.ColumnParams
-	for _, c := range cal.Columns {
-		p.Gain = append(p.Gain, c.Gain)
-		p.Offset = append(p.Offset, c.Offset)
-		p.Noise = append(p.Noise, c.Noise)
-		p.LinearPos = append(p.LinearPos, c.Pos.Linear)
-		p.LinearNeg = append(p.LinearNeg, c.Neg.Linear)
-	}
-	title := fmt.Sprintf("Chip %d", chip)
-	return plots.Columns(w, title, p, calib.NoSaturation)
+	return plots.Calibration(w, fmt.Sprintf("Chip %d", chip), cal)
 }

@@ -94,7 +94,9 @@ type Strategy struct {
 	Counts  chiptime.Counts `json:"chip_counts"`
 	Seconds float64         `json:"chip_seconds"`
 	// PerImage is the estimated chip time of one inference on the own chip,
-	// from the counts of its evaluation.
+	// from the counts of its evaluation: integrations and events only. The
+	// weights are written once per network, not per image (and how often
+	// an evaluation programs them depends on how many trials ran at once).
 	PerImage PerImage `json:"per_image"`
 	// CalibratedEval: every chip the network runs on, own and unseen, is
 	// characterised first and its outputs corrected on the host.

@@ -564,6 +564,7 @@ func (r *runner) evaluate(ctx context.Context, st *Strategy, net *models.Network
 	st.Own.Chip = &seed
 	images := float64(r.cfg.Train.Trials * r.data.Test.N)
 	c := m.Counts()
+	c.WeightsWritten = 0 // see PerImage
 	st.PerImage = PerImage{Integrations: float64(c.Integrations) / images, Events: float64(c.Events) / images,
 		Seconds: r.cfg.Timing.Seconds(c) / images}
 	var means []float64

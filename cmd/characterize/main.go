@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 
 	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/calib"
 	"github.com/analogloop/analogloop/internal/atomicfile"
 	"github.com/analogloop/analogloop/internal/deviceflags"
 	"github.com/analogloop/analogloop/plots"
@@ -84,6 +85,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	noiseSeed := fs.Uint64("seed", 1, "noise seed: the runs' noise keys")
 	repeats := fs.Int("repeats", analogmac.CharacterizationRepeats, "runs per input vector (at least 2)")
 	sends := fs.Int("sends", analogmac.CharacterizationSends, "sends per run (at least 1)")
+	whole := fs.Bool("whole-array", false, "instead: characterise all 512 columns (and every synapse), fit each column's model and write the calibration file calibration.json and calibration.png to -out (docs/calibration.md)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,6 +106,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer d.Close()
+	if *whole {
+		return calibrate(d, *noiseSeed, *out, stdout)
+	}
 	ch, err := analogmac.Characterize(context.Background(), d, analogmac.CharacterizeOptions{Repeats: *repeats, Sends: *sends, Noise: *noiseSeed})
 	if err != nil {
 		return err
@@ -165,5 +170,34 @@ func run(args []string, stdout, stderr io.Writer) error {
 	p := ch.Params
 	fmt.Fprintf(stdout, "%s: gain %.5f (configured %.5f), trial noise %.3f LSB (configured %.3f), fixed-pattern spread %.3f LSB; wrote %s\n",
 		ch.Title(), p.Gain, info.GainPerSend, p.TrialNoise, info.NoiseStd, p.FixedPatternSpread, *out)
+	return nil
+}
+
+// calibrate runs calib's whole-array protocol on d and writes the
+// calibration file and its figure.
+func calibrate(d analogmac.Device, noise uint64, out string, stdout io.Writer) error {
+	p := calib.DefaultProtocol(d.Gain())
+	p.Noise = noise
+	cal, err := calib.Characterize(context.Background(), d, p)
+	if err != nil {
+		return err
+	}
+	var png bytes.Buffer
+	if err := plots.Calibration(&png, "Calibration of "+cal.Device.String(), cal); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(out, "calibration.json")
+	if err := cal.Write(path); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(out, "calibration.png"), png.Bytes()); err != nil {
+		return err
+	}
+	s, c := cal.Summary, cal.Cost
+	fmt.Fprintf(stdout, "calibration of %s: column gain %.3f ± %.3f, offset %.2f ± %.2f LSB, trial noise %.2f LSB; cost %d programs, %d runs, %.2f s of chip time\nwrote %s (%s) and calibration.png\n",
+		cal.Device, s.GainMean, s.GainStd, s.OffsetMean, s.OffsetStd, s.NoiseMean, c.Counts.Programs, c.Counts.Runs, c.Seconds, path, cal.Digest())
 	return nil
 }

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/calib"
 )
 
 func TestRunWritesFiles(t *testing.T) {
@@ -67,6 +70,39 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		}
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("%v: created the output directory before failing", args)
+		}
+	}
+}
+
+// TestWholeArrayWritesCalibration: -whole-array writes a calibration file
+// calib reads back, of the chip asked for, whose fitted gains spread as a
+// chip's columns do (an ideal device's would not), and its figure.
+func TestWholeArrayWritesCalibration(t *testing.T) {
+	for _, kind := range []string{"ideal", "chip"} {
+		dir := filepath.Join(t.TempDir(), kind)
+		var stdout strings.Builder
+		if err := run([]string{"-whole-array", "-out", dir, "-device", kind, "-chip", "3"}, &stdout, io.Discard); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		cal, err := calib.Read(filepath.Join(dir, "calibration.json"))
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		if cal.Device.Kind != kind || len(cal.Columns) != analogmac.ArrayCols {
+			t.Errorf("%s: calibration of %s with %d columns", kind, cal.Device, len(cal.Columns))
+		}
+		if kind == "chip" && (cal.Device.ChipSeed == nil || *cal.Device.ChipSeed != 3 || cal.Summary.GainStd < 0.01) {
+			t.Errorf("chip: seed %v, gain std %g", cal.Device.ChipSeed, cal.Summary.GainStd)
+		}
+		if kind == "ideal" && cal.Summary.GainStd > 1e-3 {
+			t.Errorf("ideal: gain std %g, want none", cal.Summary.GainStd)
+		}
+		if !strings.Contains(stdout.String(), cal.Digest()) {
+			t.Errorf("%s: stdout does not name the file's digest %s:\n%s", kind, cal.Digest(), stdout.String())
+		}
+		png, err := os.ReadFile(filepath.Join(dir, "calibration.png"))
+		if err != nil || !strings.HasPrefix(string(png), "\x89PNG") {
+			t.Errorf("%s: png: %v", kind, err)
 		}
 	}
 }
