@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/calib"
 	"github.com/analogloop/analogloop/export"
 	"github.com/analogloop/analogloop/internal/atomicfile"
@@ -60,16 +61,28 @@ func (r *runner) endProgress() {
 }
 
 // export writes the strategy's network as export-<id>.{json,npz}, with its
-// own-chip accuracy. An export is read by `go run ./cmd/train -eval`,
-// which evaluates it on a chip without any calibration.
+// own-chip accuracy and the device it was measured on: for a calibrated
+// strategy the corrected chip, whose Spec names the calibration file by
+// its digest, so that `go run ./cmd/train -eval` can tell whether it is
+// given the same device (-calibration FILE) or measures direct transfer.
 func (r *runner) export(s strategy, st *Strategy, net *models.Network) (string, error) {
 	name := "export-" + s.id
 	note := fmt.Sprintf("study strategy %q (%s): %s; accuracy on chip %d", s.id, s.name, s.desc, r.cfg.OwnChip)
+	spec := r.ownSpec()
 	if s.calibrated {
-		note += fmt.Sprintf(" through digital calibration from %s (cmd/train -eval does not calibrate: it measures direct transfer)", r.res.Calibration.File)
+		flags := "-calibration FILE"
+		if s.weightsToo {
+			flags += " -calibrate-weights"
+		}
+		note += fmt.Sprintf(" through digital calibration from %s, the file beside this export (cmd/train -eval measures the same device with %s)", r.res.Calibration.File, flags)
+		c, err := calib.NewCorrected(r.chip(r.cfg.OwnChip, 1), r.ownCal, calib.CorrectOptions{Weights: s.weightsToo})
+		if err != nil {
+			return "", err
+		}
+		spec = analogmac.Describe(c)
 	}
 	_, err := export.Export(r.opt.Out, name, net, export.Info{
-		Dataset: r.cfg.Train.Dataset, Device: r.ownSpec(), Accuracy: st.Own.AccuracyStats,
+		Dataset: r.cfg.Train.Dataset, Device: spec, Accuracy: st.Own.AccuracyStats,
 		IdealAccuracy: st.Ideal, IdealSamples: r.data.Test.N, Note: note,
 	}, r.data.Test)
 	return name + ".json", err

@@ -93,7 +93,11 @@ func Table(res *Results) string {
 	c := res.Config
 	a := res.Accuracy
 	fmt.Fprintf(&b, "# %s on a simulated analog chip: results\n\n", c.Dataset)
-	fmt.Fprintf(&b, "Produced by `%s` (wall time %.0f s).\n\n", res.Command, res.WallSeconds)
+	wall := fmt.Sprintf("%.0f", res.WallSeconds)
+	if res.WallSeconds < 10 {
+		wall = fmt.Sprintf("%.1f", res.WallSeconds)
+	}
+	fmt.Fprintf(&b, "Produced by `%s` (wall time %s s).\n\n", res.Command, wall)
 	dev := res.Device.String()
 	where := "device `" + dev + "`"
 	if res.UnseenDevice != nil {

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/calib"
 	"github.com/analogloop/analogloop/datasets/catalog"
 	"github.com/analogloop/analogloop/export"
 	"github.com/analogloop/analogloop/internal/deviceflags"
@@ -61,5 +65,31 @@ func evaluate(ctx context.Context, manifest string, f evalFlags, progress, stdou
 	fmt.Fprintf(stdout, "  ideal device: %.2f %% (recorded %.2f %%: reproduced)\n", 100*ideal, 100*m.IdealAccuracy)
 	fmt.Fprintf(stdout, "  %s: %.2f ± %.2f %% over %d trials (recorded on %s: %.2f ± %.2f %%)\n",
 		analogmac.Describe(dev), 100*t.Mean, 100*t.Std, len(t.Trials), m.Device, 100*m.Accuracy.Mean, 100*m.Accuracy.Std)
+	if hint := sameDevice(m.Device, analogmac.Describe(dev)); hint != "" {
+		fmt.Fprintln(stdout, "  "+hint)
+	}
 	return 0
+}
+
+// sameDevice returns "" when the device measured is the one the export
+// recorded, else a line that says so and, for a calibrated device, how to
+// get the recorded one: the two accuracies are then not comparable.
+func sameDevice(recorded, measured analogmac.Spec) string {
+	a, errA := json.Marshal(recorded)
+	b, errB := json.Marshal(measured)
+	if errA == nil && errB == nil && bytes.Equal(a, b) {
+		return ""
+	}
+	line := fmt.Sprintf("note: measured on %s, not on the recorded %s", measured, recorded)
+	if recorded.Calibration != "" {
+		line += fmt.Sprintf(" (its calibration file has the digest %s: give it with -calibration", recorded.Calibration)
+		if recorded.Kind == calib.KindCalibratedWeights {
+			line += " -calibrate-weights"
+		}
+		if recorded.Kind == calib.KindTwin {
+			line = strings.Replace(line, "-calibration", "-device twin -calibration", 1)
+		}
+		line += ")"
+	}
+	return line
 }

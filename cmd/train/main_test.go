@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/calib"
 	"github.com/analogloop/analogloop/train"
 )
 
@@ -108,5 +110,31 @@ func TestModelFromFile(t *testing.T) {
 	code = run([]string{"-model", filepath.Join(dir, "missing.json")}, &out, &errb)
 	if code != 2 || !strings.Contains(errb.String(), "missing.json") {
 		t.Errorf("missing file: exit %d, %s", code, errb.String())
+	}
+}
+
+// TestSameDeviceHint: -eval says when it measures on another device than
+// the export recorded, and how to get a recorded calibrated device.
+func TestSameDeviceHint(t *testing.T) {
+	chip := func(seed uint64) analogmac.Spec {
+		s, err := analogmac.Preset(analogmac.KindChip, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if h := sameDevice(chip(1), chip(1)); h != "" {
+		t.Errorf("same chip: %q", h)
+	}
+	if h := sameDevice(chip(1), chip(2)); !strings.Contains(h, "chip 2") || !strings.Contains(h, "recorded chip 1") {
+		t.Errorf("another chip: %q", h)
+	}
+	base := chip(1)
+	cal := analogmac.Spec{Kind: calib.KindCalibratedWeights, GainPerSend: base.GainPerSend, Base: &base, Calibration: "sha256:ab"}
+	if h := sameDevice(cal, chip(1)); !strings.Contains(h, "sha256:ab") || !strings.Contains(h, "-calibration -calibrate-weights") {
+		t.Errorf("calibrated, measured plain: %q", h)
+	}
+	if h := sameDevice(cal, cal); h != "" {
+		t.Errorf("same calibrated device: %q", h)
 	}
 }
