@@ -112,6 +112,11 @@ type EpochOptions struct {
 // ctx.Err() after finishing the batch in progress, with o.Partial saying
 // where to continue.
 func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, o EpochOptions) (EpochStats, error) {
+	return epoch(ctx, gr, opt, o, nil)
+}
+
+// epoch is Epoch, and EpochOn when s is not nil.
+func epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, o EpochOptions, s Schedule) (EpochStats, error) {
 	p := o.Partial
 	st := EpochStats{Epoch: o.Epoch + 1, LR: opt.LR} // reported 1-based
 	b := Shuffled(o.Set, streamSeed(o.Seed, o.Stream+"/shuffle", o.Epoch))
@@ -138,7 +143,21 @@ func Epoch(ctx context.Context, gr *models.Graph, opt *layers.Adam, o EpochOptio
 		if err := gr.SetLabels(labels); err != nil {
 			return st, err
 		}
-		if err := gr.Run(ctx, keys); err != nil {
+		var err error
+		if s == nil {
+			err = gr.Run(ctx, keys)
+		} else {
+			var dev analogmac.Device
+			if dev, err = s.Device(o.Epoch, k); err != nil {
+				return st, fmt.Errorf("train: epoch %d batch %d: schedule: %w", o.Epoch, k, err)
+			}
+			if dev == nil {
+				err = gr.Run(ctx, keys)
+			} else {
+				err = gr.RunOn(ctx, dev, keys)
+			}
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				// The batch did not finish: it is redone on resume.
 				p.Seconds = prior + time.Since(start).Seconds()

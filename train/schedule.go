@@ -2,10 +2,6 @@ package train
 
 import (
 	"context"
-	"fmt"
-	"math"
-	"math/rand/v2"
-	"time"
 
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/layers"
@@ -35,76 +31,7 @@ func (f ScheduleFunc) Device(epoch, batch int) (analogmac.Device, error) { retur
 // partial position for resuming) is exactly Epoch's: with a schedule that
 // always gives gr's own device, EpochOn and Epoch train identically.
 func EpochOn(ctx context.Context, gr *models.Graph, opt *layers.Adam, o EpochOptions, s Schedule) (EpochStats, error) {
-	p := o.Partial
-	st := EpochStats{Epoch: o.Epoch + 1, LR: opt.LR}
-	b := Shuffled(o.Set, streamSeed(o.Seed, o.Stream+"/shuffle", o.Epoch))
-	b.Shift = o.Augment
-	full := o.Set.N / gr.Batch
-	if full == 0 {
-		return st, fmt.Errorf("train: %d samples make no batch of %d", o.Set.N, gr.Batch)
-	}
-	labels := make([]uint8, gr.Batch)
-	pred := make([]uint8, gr.Batch)
-	keys := analogmac.NewNoiseKeys(0)
-	start := time.Now()
-	prior, first := p.Seconds, p.Batch
-	for ; p.Batch < full; p.Batch++ {
-		if err := ctx.Err(); err != nil {
-			p.Seconds = prior + time.Since(start).Seconds()
-			return st, err
-		}
-		k := p.Batch
-		dev, err := s.Device(o.Epoch, k)
-		if err != nil {
-			return st, fmt.Errorf("train: epoch %d batch %d: schedule: %w", o.Epoch, k, err)
-		}
-		bs := streamSeed(o.Seed, o.Stream, o.Epoch<<24|k)
-		b.Rng = rand.New(rand.NewPCG(bs, 1))
-		keys.Reset(bs ^ 0x6e6f697365) // "noise"
-		b.Fill(gr, k, labels)
-		if err := gr.SetLabels(labels); err != nil {
-			return st, err
-		}
-		if dev == nil {
-			err = gr.Run(ctx, keys)
-		} else {
-			err = gr.RunOn(ctx, dev, keys)
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				p.Seconds = prior + time.Since(start).Seconds()
-				return st, ctx.Err()
-			}
-			return st, fmt.Errorf("train: epoch %d batch %d: %w", o.Epoch, k, err)
-		}
-		loss := gr.Loss()
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return st, fmt.Errorf("%w: epoch %d batch %d: loss %v", ErrNonFinite, o.Epoch, k, loss)
-		}
-		if err := opt.Update(gr.Params(), gr.Grads()); err != nil {
-			return st, err
-		}
-		if err := layers.NonFinite(gr.Params()); err != nil {
-			return st, fmt.Errorf("%w: epoch %d batch %d: %v", ErrNonFinite, o.Epoch, k, err)
-		}
-		gr.Predict(pred)
-		for i, c := range pred {
-			if c == labels[i] {
-				p.Correct++
-			}
-		}
-		p.LossSum += loss
-		if o.Progress != nil {
-			el := time.Since(start).Seconds()
-			o.Progress(k+1, full, p.LossSum/float64(k+1), float64((k+1-first)*gr.Batch)/el)
-		}
-	}
-	p.Seconds = prior + time.Since(start).Seconds()
-	st.Seconds = p.Seconds
-	st.Loss = p.LossSum / float64(full)
-	st.TrainAcc = float64(p.Correct) / float64(full*gr.Batch)
-	st.ImgPerSec = float64(full*gr.Batch) / st.Seconds
-	return st, nil
+	return epoch(ctx, gr, opt, o, s)
 }
 
 // StreamSeed derives the seed of one use of a run's seed: every draw of a

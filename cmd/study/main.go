@@ -1,20 +1,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/analogloop/analogloop/datasets/catalog"
+	"github.com/analogloop/analogloop/internal/cli"
 	"github.com/analogloop/analogloop/study"
 	"github.com/analogloop/analogloop/train"
 )
@@ -35,28 +33,17 @@ var fieldFlags = map[string]string{
 }
 
 func flagErrors(err error) string {
-	var lines []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	return cli.FlagErrors(err, func(e error) (string, bool) {
 		var fe *study.FieldError
 		var te *train.FieldError
 		switch {
 		case errors.As(e, &fe) && fieldFlags[fe.Field] != "":
-			lines = append(lines, fmt.Sprintf("-%s %v: want %s", fieldFlags[fe.Field], fe.Value, fe.Want))
+			return fmt.Sprintf("-%s %v: want %s", fieldFlags[fe.Field], fe.Value, fe.Want), true
 		case errors.As(e, &te) && fieldFlags[te.Field] != "":
-			lines = append(lines, fmt.Sprintf("-%s %v: want %s", fieldFlags[te.Field], te.Value, te.Want))
-		default:
-			lines = append(lines, e.Error())
+			return fmt.Sprintf("-%s %v: want %s", fieldFlags[te.Field], te.Value, te.Want), true
 		}
-	}
-	walk(err)
-	return strings.Join(lines, "\n")
+		return "", false
+	})
 }
 
 func command(args []string) string {
@@ -165,16 +152,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	var progress io.Writer
-	if isTerminal(stderr) {
-		progress = stderr
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	progress := cli.Progress(stderr)
+	ctx, stop := cli.SignalContext()
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
 	data, err := catalog.Open(ctx, tc.Dataset, catalog.Options{Dir: dataDir, Progress: progress, Logger: logger})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -199,13 +179,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "\nWritten to %s in %.0f s: %s\n", *out, res.WallSeconds, strings.Join(res.Files, ", "))
 	return 0
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -8,14 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/datasets/catalog"
 	"github.com/analogloop/analogloop/datasets/mnist"
+	"github.com/analogloop/analogloop/internal/cli"
 	"github.com/analogloop/analogloop/internal/deviceflags"
 	"github.com/analogloop/analogloop/models"
 	"github.com/analogloop/analogloop/train"
@@ -39,26 +38,15 @@ var fieldFlags = map[string]string{
 
 // flagErrors rewrites the library's field errors as flag errors.
 func flagErrors(err error) string {
-	var lines []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	return cli.FlagErrors(err, func(e error) (string, bool) {
 		var fe *train.FieldError
 		if errors.As(e, &fe) {
 			if f, ok := fieldFlags[fe.Field]; ok {
-				lines = append(lines, fmt.Sprintf("-%s %v: want %s", f, fe.Value, fe.Want))
-				return
+				return fmt.Sprintf("-%s %v: want %s", f, fe.Value, fe.Want), true
 			}
 		}
-		lines = append(lines, e.Error())
-	}
-	walk(err)
-	return strings.Join(lines, "\n")
+		return "", false
+	})
 }
 
 // datasetArg finds -dataset among args before parsing: the defaults of the
@@ -222,18 +210,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	var progress io.Writer
-	if isTerminal(stderr) {
-		progress = stderr
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	progress := cli.Progress(stderr)
+	// After the first signal the run finishes its batch and saves; a
+	// second one ends the process.
+	ctx, stop := cli.SignalContext()
 	defer stop()
-	go func() {
-		// After the first signal the run finishes its batch and saves; a
-		// second one gets Go's default behaviour and ends the process.
-		<-ctx.Done()
-		stop()
-	}()
 
 	if *eval != "" {
 		return evaluate(ctx, *eval, evalFlags{device: dev, trials: cfg.Trials, seed: cfg.Seed, data: dataDir}, progress, stdout, stderr, logger)
@@ -390,13 +371,4 @@ func modelSpec(model string) (models.Spec, error) {
 		return models.Spec{}, fmt.Errorf("-model %s: want one of %s, or a .json network description", model, strings.Join(models.Builtins(), ", "))
 	}
 	return s, nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

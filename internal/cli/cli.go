@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// SignalContext returns a context that the first SIGINT or SIGTERM
+// cancels. After that first signal the handler is removed, so a second
+// one gets Go's default behaviour and ends the process. Call stop when
+// done.
+func SignalContext() (ctx context.Context, stop context.CancelFunc) {
+	ctx, stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
+}
+
+// Progress returns w when it is a terminal, for progress lines that
+// rewrite themselves, and nil otherwise (a log file gets the log lines
+// only).
+func Progress(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return w
+}
+
+// FlagErrors writes err, and each error it joins, one per line: as flag
+// returns it for the errors it knows (a configuration field named as its
+// flag), as the error's own text otherwise.
+func FlagErrors(err error, flag func(error) (string, bool)) string {
+	var lines []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		if line, ok := flag(e); ok {
+			lines = append(lines, line)
+			return
+		}
+		lines = append(lines, e.Error())
+	}
+	walk(err)
+	return strings.Join(lines, "\n")
+}
