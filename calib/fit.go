@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/analogloop/analogloop/analogmac"
+	"gonum.org/v1/gonum/stat"
 )
 
 // Fitting constants (docs/calibration.md explains them).
@@ -294,22 +295,14 @@ func summarize(cal *Calibration) Summary {
 	return s
 }
 
-// meanStd returns the mean and sample std of v (zeros when empty).
+// meanStd returns the mean and sample std of v (zeros when empty, std 0
+// for one value, where gonum gives NaN).
 func meanStd(v []float64) (float64, float64) {
-	if len(v) == 0 {
+	switch len(v) {
+	case 0:
 		return 0, 0
+	case 1:
+		return v[0], 0
 	}
-	var m float64
-	for _, x := range v {
-		m += x
-	}
-	m /= float64(len(v))
-	if len(v) < 2 {
-		return m, 0
-	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - m) * (x - m)
-	}
-	return m, math.Sqrt(ss / float64(len(v)-1))
+	return stat.MeanStdDev(v, nil)
 }

@@ -87,7 +87,7 @@ func netCases(t testing.TB, seed uint64) []netCase {
 func testInfo(n int) Info {
 	k := n / 2
 	trials := []float64{float64(k-1) / float64(n), float64(k) / float64(n), float64(k+1) / float64(n)}
-	mean, std := meanStd(trials)
+	mean, std := MeanStd(trials)
 	dev, err := analogmac.Preset(analogmac.KindChip, 42)
 	if err != nil {
 		panic(err)

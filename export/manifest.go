@@ -543,7 +543,7 @@ func (m *Manifest) checkFigures() error {
 				v, m.IdealSamples, v*float64(m.IdealSamples))
 		}
 	}
-	mean, std := meanStd(a.Trials)
+	mean, std := MeanStd(a.Trials)
 	if !(math.Abs(a.Mean-mean) <= figureTol) {
 		return tampered("accuracy.mean", "%v, the mean of the %d recorded trials is %v", a.Mean, len(a.Trials), mean)
 	}
@@ -568,9 +568,10 @@ func (m *Manifest) checkFigures() error {
 	return nil
 }
 
-// meanStd returns the mean and the sample standard deviation (n-1; 0 for
-// a single value) of v.
-func meanStd(v []float64) (mean, std float64) {
+// MeanStd returns the mean and the sample standard deviation (n-1; 0 for
+// a single value) of v: how AccuracyStats' Mean and Std derive from its
+// Trials, which Import checks; whatever records trials uses it.
+func MeanStd(v []float64) (mean, std float64) {
 	for _, x := range v {
 		mean += x
 	}

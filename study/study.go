@@ -516,7 +516,7 @@ func (r *runner) trials(ctx context.Context, net *models.Network, d analogmac.De
 		return train.Trials{}, err
 	}
 	t := train.Trials{AccuracyStats: export.AccuracyStats{Trials: accs}}
-	t.Mean, t.Std = meanStd(accs)
+	t.Mean, t.Std = export.MeanStd(accs)
 	return t, nil
 }
 
@@ -587,7 +587,7 @@ func (r *runner) evaluate(ctx context.Context, st *Strategy, net *models.Network
 			charSeconds += r.cfg.Timing.Seconds(cal.Cost.Counts)
 		}
 	}
-	st.UnseenMean, st.UnseenStd = meanStd(means)
+	st.UnseenMean, st.UnseenStd = export.MeanStd(means)
 	st.UnseenMin, st.UnseenMax = slices.Min(means), slices.Max(means)
 	if calibrated {
 		st.CalibratedEval = true
@@ -620,25 +620,6 @@ func setWeights(net *models.Network, w [][]float32) error {
 		copy(p.Data(), w[i])
 	}
 	return nil
-}
-
-func meanStd(v []float64) (float64, float64) {
-	if len(v) == 0 {
-		return 0, 0
-	}
-	var m float64
-	for _, x := range v {
-		m += x
-	}
-	m /= float64(len(v))
-	if len(v) < 2 {
-		return m, 0
-	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - m) * (x - m)
-	}
-	return m, math.Sqrt(ss / float64(len(v)-1))
 }
 
 // loadAverage is the 1-minute load average from /proc/loadavg, 0 where

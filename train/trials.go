@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"math"
 	"sync"
 	"time"
 
@@ -81,7 +80,7 @@ func MeasureTrials(ctx context.Context, net *models.Network, set *datasets.Set, 
 	if first != nil {
 		return t, 0, first
 	}
-	t.Mean, t.Std = meanStd(t.Trials)
+	t.Mean, t.Std = export.MeanStd(t.Trials)
 	return t, float64(o.N*set.N) / time.Since(start).Seconds(), nil
 }
 
@@ -93,16 +92,3 @@ func cmpErr(first, err error) error {
 	return err
 }
 
-func meanStd(v []float64) (mean, std float64) {
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(len(v))
-	if len(v) < 2 {
-		return mean, 0
-	}
-	for _, x := range v {
-		std += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(std / float64(len(v)-1))
-}
