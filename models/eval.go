@@ -42,6 +42,12 @@ func (n *Network) CheckSet(set *datasets.Set) error {
 // correctly. progress, if not nil, is called after every batch with the
 // samples done.
 func (gr *Graph) Correct(ctx context.Context, set *datasets.Set, keys *analogmac.NoiseKeys, progress func(done int)) (int, error) {
+	return gr.CorrectOn(ctx, gr.own, set, keys, progress)
+}
+
+// CorrectOn is Correct with the products on device d instead of the
+// graph's own (see RunOn).
+func (gr *Graph) CorrectOn(ctx context.Context, d analogmac.Device, set *datasets.Set, keys *analogmac.NoiseKeys, progress func(done int)) (int, error) {
 	if err := gr.Net.CheckSet(set); err != nil {
 		return 0, err
 	}
@@ -55,7 +61,7 @@ func (gr *Graph) Correct(ctx context.Context, set *datasets.Set, keys *analogmac
 			idx = append(idx, i)
 		}
 		n := gr.Fill(set, idx, labels)
-		if err := gr.Run(ctx, keys); err != nil {
+		if err := gr.RunOn(ctx, d, keys); err != nil {
 			return 0, fmt.Errorf("models: evaluation batch %d: %w", start/gr.Batch, err)
 		}
 		gr.Predict(pred)

@@ -442,33 +442,6 @@ func (r *runner) evalGraphs(net *models.Network) ([]*models.Graph, error) {
 	return r.evalGrs, nil
 }
 
-// correctOn counts the samples of set that gr's network classifies right
-// on device d, drawing the noise keys from keys across the pass: what
-// models.Graph.Correct does on the graph's own device.
-func correctOn(ctx context.Context, gr *models.Graph, d analogmac.Device, set *datasets.Set, keys *analogmac.NoiseKeys) (int, error) {
-	labels := make([]uint8, gr.Batch)
-	pred := make([]uint8, gr.Batch)
-	idx := make([]int, 0, gr.Batch)
-	correct := 0
-	for start := 0; start < set.N; start += gr.Batch {
-		idx = idx[:0]
-		for i := start; i < min(start+gr.Batch, set.N); i++ {
-			idx = append(idx, i)
-		}
-		n := gr.Fill(set, idx, labels)
-		if err := gr.RunOn(ctx, d, keys); err != nil {
-			return 0, fmt.Errorf("evaluation batch %d: %w", start/gr.Batch, err)
-		}
-		gr.Predict(pred)
-		for i := range n {
-			if pred[i] == labels[i] {
-				correct++
-			}
-		}
-	}
-	return correct, nil
-}
-
 // trials evaluates net on d over n trials, trial i with the noise keys of
 // train.MeasureTrials for the seed derived from (seed, stream, index): the
 // same numbers MeasureTrials gives, on graphs kept per network.
@@ -490,7 +463,7 @@ func (r *runner) trials(ctx context.Context, net *models.Network, d analogmac.De
 	for _, gr := range grs[:min(len(grs), n)] {
 		wg.Go(func() {
 			for i := range next {
-				c, err := correctOn(ctx, gr, d, r.data.Test, analogmac.NewNoiseKeys(train.StreamSeed(seed, "trial", i)))
+				c, err := gr.CorrectOn(ctx, d, r.data.Test, analogmac.NewNoiseKeys(train.StreamSeed(seed, "trial", i)), nil)
 				accs[i], errs[i] = float64(c)/float64(r.data.Test.N), err
 				mu.Lock()
 				done++
@@ -526,7 +499,7 @@ func (r *runner) idealAccuracy(ctx context.Context, net *models.Network) (float6
 	if err != nil {
 		return 0, err
 	}
-	c, err := correctOn(ctx, grs[0], export.IdealDevice(net), r.data.Test, nil)
+	c, err := grs[0].CorrectOn(ctx, export.IdealDevice(net), r.data.Test, nil, nil)
 	return float64(c) / float64(r.data.Test.N), err
 }
 

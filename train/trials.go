@@ -91,4 +91,3 @@ func cmpErr(first, err error) error {
 	}
 	return err
 }
-
