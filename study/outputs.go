@@ -8,7 +8,6 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/calib"
@@ -34,31 +33,10 @@ const timingNote = "chip time only (docs/chip-timing.md): input events, the inte
 // progress returns a live progress line for a loop, or nil without a
 // progress writer.
 func (r *runner) progress(label string) train.Progress {
-	w := r.opt.Progress
-	if w == nil {
-		return nil
-	}
-	var last time.Time
-	return func(done, total int, loss, ips float64) {
-		if done != total && time.Since(last) < 250*time.Millisecond {
-			return
-		}
-		last = time.Now()
-		const width = 24
-		n := done * width / max(total, 1)
-		line := fmt.Sprintf("\r%-34s [%s%s] %d/%d %6.0f img/s", label, strings.Repeat("=", n), strings.Repeat(" ", width-n), done, total, ips)
-		if loss > 0 {
-			line += fmt.Sprintf("  loss %.4f", loss)
-		}
-		fmt.Fprint(w, line+"\033[K")
-	}
+	return train.ProgressLine(r.opt.Progress, label)
 }
 
-func (r *runner) endProgress() {
-	if r.opt.Progress != nil {
-		fmt.Fprint(r.opt.Progress, "\r\033[K")
-	}
-}
+func (r *runner) endProgress() { train.EndProgressLine(r.opt.Progress) }
 
 // export writes the strategy's network as export-<id>.{json,npz}, with its
 // own-chip accuracy and the device it was measured on: for a calibrated

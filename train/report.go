@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,8 +17,14 @@ import (
 
 // progress returns a live one-line progress display for a loop, or nil
 // when the run has no progress writer (not a terminal).
-func (r *runner) progress(label string) Progress {
-	w := r.opt.Progress
+func (r *runner) progress(label string) Progress { return ProgressLine(r.opt.Progress, label) }
+
+func (r *runner) endProgress() { EndProgressLine(r.opt.Progress) }
+
+// ProgressLine returns a Progress that redraws one line on w (a terminal):
+// label, a bar, batches done, images/s and the running loss, at most four
+// times a second and at the end; nil when w is nil.
+func ProgressLine(w io.Writer, label string) Progress {
 	if w == nil {
 		return nil
 	}
@@ -30,7 +37,7 @@ func (r *runner) progress(label string) Progress {
 		const width = 24
 		n := done * width / max(total, 1)
 		bar := strings.Repeat("=", n) + strings.Repeat(" ", width-n)
-		line := fmt.Sprintf("\r%-28s [%s] %d/%d  %6.0f img/s", label, bar, done, total, ips)
+		line := fmt.Sprintf("\r%-34s [%s] %d/%d  %6.0f img/s", label, bar, done, total, ips)
 		if loss > 0 {
 			line += fmt.Sprintf("  loss %.4f", loss)
 		}
@@ -38,9 +45,10 @@ func (r *runner) progress(label string) Progress {
 	}
 }
 
-func (r *runner) endProgress() {
-	if r.opt.Progress != nil {
-		fmt.Fprint(r.opt.Progress, "\r\033[K")
+// EndProgressLine clears the line ProgressLine drew; nothing when w is nil.
+func EndProgressLine(w io.Writer) {
+	if w != nil {
+		fmt.Fprint(w, "\r\033[K")
 	}
 }
 
