@@ -17,6 +17,7 @@ import (
 
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/chipserver"
+	"github.com/analogloop/analogloop/internal/cli"
 	"github.com/analogloop/analogloop/internal/deviceflags"
 	"github.com/analogloop/analogloop/internal/token"
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,9 +60,9 @@ func run(args []string, stderr io.Writer, ready chan<- string) int {
 	fs := flag.NewFlagSet("chipd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./cmd/chipd [flags]\n\n"+
+		fmt.Fprintf(stderr, "usage: %s [flags]\n\n"+
 			"Serves one device over the analogloop chip protocol (gRPC, chipproto/v1/chip.proto)\n"+
-			"for cmd/train -device remote -remote ADDR. See docs/remote.md.\n\nflags:\n")
+			"for cmd/train -device remote -remote ADDR. See docs/remote.md.\n\nflags:\n", cli.Command("chipd", nil))
 		fs.PrintDefaults()
 	}
 	addr := fs.String("addr", "127.0.0.1:7070", "host:port to serve on; a non-loopback address needs a token")

@@ -46,13 +46,7 @@ func flagErrors(err error) string {
 	})
 }
 
-func command(args []string) string {
-	prog := "go run ./cmd/study"
-	if exe := filepath.Base(os.Args[0]); exe != "main" && !strings.HasPrefix(os.Args[0], os.TempDir()) && exe != "study.test" {
-		prog = exe
-	}
-	return strings.TrimSpace(prog + " " + strings.Join(args, " "))
-}
+func command(args []string) string { return cli.Command("study", args) }
 
 // scales is the -sweep flag: comma-separated scales.
 type scales []float64

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/analogloop/analogloop/analogmac"
@@ -69,13 +68,7 @@ func datasetArg(args []string) string {
 
 // command is how the results record the command: the program as the user
 // ran it.
-func command(args []string) string {
-	prog := "go run ./cmd/train"
-	if exe := filepath.Base(os.Args[0]); exe != "main" && !strings.HasPrefix(os.Args[0], os.TempDir()) && exe != "train.test" {
-		prog = exe
-	}
-	return strings.TrimSpace(prog + " " + strings.Join(args, " "))
-}
+func command(args []string) string { return cli.Command("train", args) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	dataset := datasetArg(args)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -58,4 +59,19 @@ func FlagErrors(err error, flag func(error) (string, bool)) string {
 	}
 	walk(err)
 	return strings.Join(lines, "\n")
+}
+
+// Command is how a command was run, as results record it and usage shows
+// it: "go run ./cmd/NAME" when the program is a binary that go run built
+// (in a go-build directory), else the binary's base name; then args.
+func Command(name string, args []string) string {
+	return strings.TrimSpace(program(os.Args[0], name) + " " + strings.Join(args, " "))
+}
+
+func program(arg0, name string) string {
+	exe := filepath.Base(arg0)
+	if strings.Contains(filepath.ToSlash(arg0), "/go-build") || strings.HasSuffix(exe, ".test") {
+		return "go run ./cmd/" + name
+	}
+	return exe
 }

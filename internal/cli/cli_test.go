@@ -35,3 +35,17 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 		t.Error("a regular file is not a terminal")
 	}
 }
+
+func TestProgram(t *testing.T) {
+	for arg0, want := range map[string]string{
+		"/tmp/go-build1234/b001/exe/train": "go run ./cmd/train",
+		"/tmp/cli.test":                    "go run ./cmd/train",
+		"/tmp/bin/train":                   "train",
+		"./train":                          "train",
+		"/usr/local/bin/analogloop-train":  "analogloop-train",
+	} {
+		if got := program(arg0, "train"); got != want {
+			t.Errorf("program(%q) = %q, want %q", arg0, got, want)
+		}
+	}
+}
