@@ -9,6 +9,8 @@ import (
 
 	"github.com/analogloop/analogloop/analogmac"
 	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
+	"github.com/analogloop/analogloop/internal/wirecodec"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -312,7 +314,7 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 		}
 		var r *chipv1.RunResponse
 		err := d.do(ctx, func(c context.Context) (err error) {
-			r, err = d.api.Run(c, req)
+			r, err = d.api.Run(c, req, grpc.ForceCodecV2(wirecodec.RunInto(bytesOf(dst))))
 			return err
 		})
 		code := status.Code(err)
@@ -330,7 +332,9 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 			if len(r.Outputs) != len(dst) {
 				return fmt.Errorf("remote: %s answered %d outputs for batch %d x %d columns", d.o.Addr, len(r.Outputs), batch, m.Cols)
 			}
-			copy(bytesOf(dst), r.Outputs)
+			if out := bytesOf(dst); len(out) > 0 && &r.Outputs[0] != &out[0] {
+				copy(out, r.Outputs) // the codec decodes them into dst
+			}
 			d.runs.Add(1)
 			return nil
 		case codes.NotFound, codes.FailedPrecondition:
