@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -188,6 +189,10 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		// grpc's proto codec without its clearing of 1 MiB buffers
 		// (internal/wirecodec); the same bytes on the wire.
 		grpc.ForceServerCodecV2(wirecodec.Codec{}),
+		// Handlers on goroutines that live on, whose stacks have grown
+		// to what a call needs, instead of a new goroutine per call that
+		// grows its stack (runtime.morestack) every time.
+		grpc.NumStreamWorkers(uint32(max(s.cfg.Workers, runtime.NumCPU()))),
 		grpc.ChainUnaryInterceptor(s.unaryIntercept),
 		grpc.ChainStreamInterceptor(s.streamIntercept),
 	}
