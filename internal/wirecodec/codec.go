@@ -1,7 +1,8 @@
 // Package wirecodec is the gRPC codec of the chip protocol's Go client
 // (package remote) and server (package chipserver): grpc's own proto codec
-// (google.golang.org/grpc/encoding/proto) with buffers of its own, which
-// are not cleared when they are reused.
+// (google.golang.org/grpc/encoding/proto), the same bytes on the wire, with
+// buffers of its own, which are not cleared when they are reused, and
+// without a copy of a run's inputs (server) and outputs (client).
 //
 // Why. grpc's codec takes its buffers from mem.DefaultBufferPool, whose
 // tiers are 256 B, 4, 16 and 32 KiB and 1 MiB, and clears a buffer's whole
@@ -30,10 +31,21 @@
 //     chip.proto and of the health service have no lazy fields), so the
 //     buffer is free again when Unmarshal returns: grpc's codec frees its
 //     own materialised buffer at the same point.
+//   - A RunRequest (the server's) is copied likewise into (*buf)[:n],
+//     every byte written; its Inputs are a subslice of those n bytes,
+//     capped at their length, and the rest of the message is decoded by
+//     proto from a copy. The buffer goes back to the pool only in Release,
+//     which the server calls when the call is over (chipserver's
+//     interceptor, after the handler returned: Run does not keep its
+//     inputs), and which also clears the request's Inputs.
+//   - A RunResponse (the client's, RunInto) is decoded from (*buf)[:n] as
+//     above; its outputs are copied into the caller's dst, which the
+//     caller owns, and the buffer goes back before Unmarshal returns.
 //
 // The stale bytes beyond a slice's length are never read: nothing here or
 // in grpc reslices a codec's buffer beyond its length. A message of one
-// frame is unmarshalled in place, as grpc's codec does.
+// frame is unmarshalled in place, as grpc's codec does (a RunRequest is
+// copied: its inputs outlive the frame).
 package wirecodec
 
 import (
