@@ -1,19 +1,24 @@
 package chipserver
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/analogloop/analogloop/analogmac"
 	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
+	"github.com/analogloop/analogloop/internal/wirecodec"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -142,10 +147,25 @@ func FuzzRun(f *testing.F) {
 		b, _ := proto.Marshal(r)
 		f.Add(b)
 	}
+	for _, b := range rawSeedsRun() {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var req chipv1.RunRequest
-		if proto.Unmarshal(b, &req) != nil {
+		// The server decodes a RunRequest with its codec, which leaves the
+		// inputs in a pooled buffer: it must decode exactly what
+		// proto.Unmarshal decodes, and refuse what it refuses.
+		var want, req chipv1.RunRequest
+		perr := proto.Unmarshal(b, &want)
+		cerr := wirecodec.Codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &req)
+		defer wirecodec.Release(&req)
+		if (perr == nil) != (cerr == nil) {
+			t.Fatalf("codec error %v, proto error %v", cerr, perr)
+		}
+		if perr != nil {
 			return
+		}
+		if !proto.Equal(&req, &want) {
+			t.Fatalf("the codec and proto.Unmarshal decode different requests (inputs %d and %d bytes)", len(req.Inputs), len(want.Inputs))
 		}
 		req.Session = sess
 		r, err := s.Run(context.Background(), &req)
@@ -186,13 +206,36 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for i, m := range msgs {
+		var seeds [][]byte
+		for _, m := range msgs {
 			b, _ := proto.Marshal(m)
+			seeds = append(seeds, b)
+		}
+		if target == "FuzzRun" {
+			seeds = append(seeds, rawSeedsRun()...)
+		}
+		for i, b := range seeds {
 			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
+}
+
+// rawSeedsRun are RunRequests as a peer other than the Go client may send
+// them, for the codec's decoding of the inputs: inputs twice (the last
+// counts) around an unknown field, inputs with the wrong wire type, and a
+// group.
+func rawSeedsRun() [][]byte {
+	head, _ := proto.Marshal(&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 1, NoiseKey: 3})
+	inputs := func(b []byte, v byte) []byte {
+		b = protowire.AppendTag(b, 5, protowire.BytesType)
+		return protowire.AppendBytes(b, bytes.Repeat([]byte{v}, fuzzRows))
+	}
+	twice := inputs(protowire.AppendVarint(protowire.AppendTag(inputs(slices.Clone(head), 40), 99, protowire.VarintType), 1), 7)
+	wrongType := protowire.AppendVarint(protowire.AppendTag(inputs(slices.Clone(head), 1), 5, protowire.VarintType), 2)
+	group := protowire.AppendTag(protowire.AppendTag(inputs(slices.Clone(head), 2), 20, protowire.StartGroupType), 20, protowire.EndGroupType)
+	return [][]byte{twice, wrongType, group}
 }
 
 func seedsProgram() []proto.Message {

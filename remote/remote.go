@@ -19,6 +19,7 @@ import (
 
 	"github.com/analogloop/analogloop/analogmac"
 	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
+	"github.com/analogloop/analogloop/internal/wirecodec"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -208,7 +209,10 @@ func Dial(ctx context.Context, o Options) (*Device, error) {
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
 			MinConnectTimeout: 5 * time.Second,
 		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30), grpc.MaxCallSendMsgSize(1<<30),
+			// grpc's proto codec without its clearing of 1 MiB buffers
+			// (internal/wirecodec); the same bytes on the wire.
+			grpc.ForceCodecV2(wirecodec.Codec{})),
 		// Windows large enough for a batch's inputs (a few MB) to go out
 		// without waiting for the receiver's window updates.
 		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(2 * windowSize),

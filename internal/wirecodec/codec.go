@@ -1,0 +1,313 @@
+// Package wirecodec is the gRPC codec of the chip protocol's Go client
+// (package remote) and server (package chipserver): grpc's own proto codec
+// (google.golang.org/grpc/encoding/proto), the same bytes on the wire, with
+// buffers of its own, which are not cleared when they are reused, and
+// without a copy of a run's inputs (server) and outputs (client).
+//
+// Why. grpc's codec takes its buffers from mem.DefaultBufferPool, whose
+// tiers are 256 B, 4, 16 and 32 KiB and 1 MiB, and clears a buffer's whole
+// capacity on every Get. A training step's convolution run sends 250 KB of
+// inputs and receives 50 KB of outputs; each of these messages, and the
+// 50 KB inputs of the first dense layer, takes a 1 MiB buffer when it is
+// marshalled and another when it is received: 6 MiB cleared per step, on
+// the critical path of a call, for messages of 0.35 MB.
+//
+// Why no byte of one message can reach another. A buffer of the pool is
+// only ever handed on as (*buf)[:n] after this package has written all of
+// its n bytes:
+//
+//   - Marshal: proto's MarshalAppend appends to (*buf)[:0]; the result is
+//     used only when it has exactly the length proto.Size computed and
+//     still starts at the buffer (it wrote every byte of [0:n] then);
+//     otherwise the buffer goes back and proto's own slice is sent.
+//     grpc reads the mem.Buffer (mem.NewBuffer) within its length only
+//     (Buffer.ReadOnlyData, split into frames by the loopy writer) and
+//     gives it back with Put once its last reference is freed, as it does
+//     with the buffers of its own codec.
+//   - Unmarshal: a message of several frames is copied into (*buf)[:n]
+//     (mem.BufferSlice.CopyTo, which writes all n = data.Len() bytes), and
+//     proto.Unmarshal reads [0:n]. proto copies every bytes and string
+//     field and the unknown fields out of its input (the messages of
+//     chip.proto and of the health service have no lazy fields), so the
+//     buffer is free again when Unmarshal returns: grpc's codec frees its
+//     own materialised buffer at the same point.
+//   - A RunRequest (the server's) is copied likewise into (*buf)[:n],
+//     every byte written; its Inputs are a subslice of those n bytes,
+//     capped at their length, and the rest of the message is decoded by
+//     proto from a copy. The buffer goes back to the pool only in Release,
+//     which the server calls when the call is over (chipserver's
+//     interceptor, after the handler returned: Run does not keep its
+//     inputs), and which also clears the request's Inputs.
+//   - A RunResponse (the client's, RunInto) is decoded from (*buf)[:n] as
+//     above; its outputs are copied into the caller's dst, which the
+//     caller owns, and the buffer goes back before Unmarshal returns.
+//
+// The stale bytes beyond a slice's length are never read: nothing here or
+// in grpc reslices a codec's buffer beyond its length. A message of one
+// frame is unmarshalled in place, as grpc's codec does (a RunRequest is
+// copied: its inputs outlive the frame).
+package wirecodec
+
+import (
+	"fmt"
+	"math/bits"
+	"slices"
+	"sync"
+
+	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// Name is the codec's name, and so the calls' content-subtype
+// (application/grpc+proto): the standard protocol buffers encoding.
+const Name = "proto"
+
+// Pooled sizes: messages of at least minPooled bytes are marshalled into
+// (and received multi-frame messages copied into) buffers of a power-of-two
+// size from 2^minShift to 2^maxShift; larger ones are allocated.
+const (
+	minPooled = 1 << 10 // grpc's own threshold (mem.IsBelowBufferPoolingThreshold)
+	minShift  = 12
+	maxShift  = 27
+)
+
+// Codec implements encoding.CodecV2. Use it on both sides with
+// grpc.ForceCodecV2 and grpc.ForceServerCodecV2.
+type Codec struct{}
+
+var _ encoding.CodecV2 = Codec{}
+
+// Name implements encoding.CodecV2.
+func (Codec) Name() string { return Name }
+
+// Marshal implements encoding.CodecV2.
+func (Codec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("wirecodec: cannot marshal %T: not a proto.Message", v)
+	}
+	size := proto.Size(m)
+	// UseCachedSize: the sizes proto.Size just computed (grpc's codec does
+	// the same).
+	opts := proto.MarshalOptions{UseCachedSize: true}
+	if size < minPooled || size > 1<<maxShift {
+		b, err := opts.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	buf := pool.Get(size)
+	out, err := opts.MarshalAppend((*buf)[:0], m)
+	if err != nil {
+		pool.Put(buf)
+		return nil, err
+	}
+	if len(out) != size || &out[0] != &(*buf)[0] {
+		// Not written in place, or not exactly size bytes (the message
+		// changed under us): send proto's slice, never the pool's bytes.
+		pool.Put(buf)
+		return mem.BufferSlice{mem.SliceBuffer(out)}, nil
+	}
+	*buf = out
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
+// Unmarshal implements encoding.CodecV2.
+func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("wirecodec: cannot unmarshal into %T: not a proto.Message", v)
+	}
+	n := data.Len()
+	if r, ok := m.(*chipv1.RunRequest); ok && n > 0 && n <= 1<<maxShift {
+		// Even from one frame: the frame's buffer is grpc's, and the
+		// inputs must outlive this call.
+		buf := pool.Get(n)
+		data.CopyTo(*buf) // all n bytes: no stale byte is read
+		return unmarshalRun(buf, r)
+	}
+	switch {
+	case len(data) == 1:
+		return proto.Unmarshal(data[0].ReadOnlyData(), m)
+	case n < minPooled || n > 1<<maxShift:
+		return proto.Unmarshal(data.Materialize(), m)
+	default:
+		buf := pool.Get(n)
+		data.CopyTo(*buf) // all n bytes: no stale byte is read
+		err := proto.Unmarshal(*buf, m)
+		pool.Put(buf) // proto kept nothing of it
+		return err
+	}
+}
+
+// RunInto returns the codec for one Run call of a client: Codec, except
+// that it decodes the response's outputs straight into dst when they have
+// its length (and into a copy otherwise), instead of into a new slice that
+// the caller then copies: no allocation and no fresh pages per call. Pass
+// it with grpc.ForceCodecV2 as a call option; dst is written only while
+// the call is in progress.
+func RunInto(dst []byte) encoding.CodecV2 { return runInto{dst: dst} }
+
+type runInto struct {
+	Codec
+	dst []byte
+}
+
+// runOutputs is RunResponse.outputs' field number.
+const runOutputs = 1
+
+func (c runInto) Unmarshal(data mem.BufferSlice, v any) error {
+	r, ok := v.(*chipv1.RunResponse)
+	n := data.Len()
+	if !ok || n == 0 || n > 1<<maxShift {
+		return c.Codec.Unmarshal(data, v)
+	}
+	var b []byte
+	var buf *[]byte
+	if len(data) == 1 {
+		b = data[0].ReadOnlyData()
+	} else {
+		buf = pool.Get(n)
+		b = *buf
+		data.CopyTo(b)      // all n bytes: no stale byte is read
+		defer pool.Put(buf) // nothing below keeps b
+	}
+	rest, out, ok := cutBytesField(b, runOutputs)
+	if !ok {
+		return proto.Unmarshal(b, r)
+	}
+	if err := proto.Unmarshal(rest, r); err != nil {
+		return err
+	}
+	switch {
+	case len(out) == 0:
+		// proto leaves empty bytes nil
+	case len(out) == len(c.dst):
+		copy(c.dst, out)
+		r.Outputs = c.dst
+	default:
+		r.Outputs = slices.Clone(out)
+	}
+	return nil
+}
+
+// held maps a RunRequest whose Inputs alias a buffer of the pool to that
+// buffer, until Release.
+var held sync.Map // *chipv1.RunRequest -> *[]byte
+
+// unmarshalRun decodes a RunRequest held in *buf, a buffer of the pool, as
+// proto.Unmarshal would, except that Inputs alias *buf instead of a copy:
+// the server's run inputs (250 KB for the MNIST network's convolution)
+// are then neither copied again nor allocated, and fresh pages are not
+// faulted in for every call. The buffer stays taken until Release(r).
+//
+// The message without its inputs is decoded by proto.Unmarshal: the bytes
+// with every record of field 5 (inputs, wire type bytes) left out. proto3
+// keeps the last value of a repeated scalar field, so Inputs are the
+// last record's bytes. Anything unusual at the top level (a group, a
+// malformed record) is left to proto.Unmarshal with its copy.
+func unmarshalRun(buf *[]byte, r *chipv1.RunRequest) error {
+	b := *buf
+	rest, in, ok := cutBytesField(b, runInputs)
+	if !ok {
+		err := proto.Unmarshal(b, r)
+		pool.Put(buf)
+		return err
+	}
+	if err := proto.Unmarshal(rest, r); err != nil {
+		pool.Put(buf)
+		return err
+	}
+	if len(in) == 0 {
+		pool.Put(buf)
+		return nil // proto leaves empty bytes nil
+	}
+	r.Inputs = in[:len(in):len(in)]
+	held.Store(r, buf)
+	return nil
+}
+
+// runInputs is RunRequest.inputs' field number.
+const runInputs = 5
+
+// cutBytesField returns b without the records of field num of wire type
+// bytes, and the value of the last of them (nil if none). ok is false when
+// b holds a group or a record it cannot parse.
+func cutBytesField(b []byte, num protowire.Number) (rest, val []byte, ok bool) {
+	rest = make([]byte, 0, 64)
+	for len(b) > 0 {
+		n, t, tl := protowire.ConsumeTag(b)
+		if tl < 0 || n > protowire.MaxValidNumber {
+			return nil, nil, false
+		}
+		var vl int
+		switch t {
+		case protowire.VarintType, protowire.Fixed32Type, protowire.Fixed64Type, protowire.BytesType:
+			vl = protowire.ConsumeFieldValue(n, t, b[tl:])
+		default:
+			return nil, nil, false
+		}
+		if vl < 0 {
+			return nil, nil, false
+		}
+		if n == num && t == protowire.BytesType {
+			val, _ = protowire.ConsumeBytes(b[tl:])
+		} else {
+			rest = append(rest, b[:tl+vl]...)
+		}
+		b = b[tl+vl:]
+	}
+	return rest, val, true
+}
+
+// Release gives back the buffer that r's Inputs alias, if the codec
+// decoded r into one; r.Inputs must not be used after. Releasing a request
+// the codec did not decode, or one already released, does nothing.
+func Release(r *chipv1.RunRequest) {
+	if buf, ok := held.LoadAndDelete(r); ok {
+		r.Inputs = nil
+		pool.Put(buf.(*[]byte))
+	}
+}
+
+// pool is a mem.BufferPool of power-of-two buffers that Get does not clear.
+// Only this package takes buffers from it and hands them on, and only after
+// writing every byte up to the length it hands on (see the package
+// documentation).
+var pool = newDirtyPool()
+
+type dirtyPool struct {
+	classes [maxShift + 1]sync.Pool
+}
+
+func newDirtyPool() *dirtyPool { return &dirtyPool{} }
+
+// class is the shift of the smallest class holding n bytes.
+func class(n int) int { return max(minShift, bits.Len(uint(n-1))) }
+
+// Get implements mem.BufferPool for 1 <= n <= 2^maxShift. Its bytes are
+// whatever they were: the caller writes all n of them before reading.
+func (p *dirtyPool) Get(n int) *[]byte {
+	c := class(n)
+	if b, ok := p.classes[c].Get().(*[]byte); ok {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, 1<<c)
+	return &b
+}
+
+// Put implements mem.BufferPool; buffers that are not of a class size are
+// dropped.
+func (p *dirtyPool) Put(b *[]byte) {
+	c := cap(*b)
+	if c < 1<<minShift || c > 1<<maxShift || c&(c-1) != 0 {
+		return
+	}
+	*b = (*b)[:0]
+	p.classes[bits.Len(uint(c))-1].Put(b)
+}
