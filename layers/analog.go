@@ -109,9 +109,6 @@ type Kernel struct {
 	progDev analogmac.Device // the device prog is on
 	wq      []int8           // the weights prog holds
 	next    []int8           // this run's quantized weights
-	// programmed: ProgramAll has brought this run's weights onto the
-	// device already; the forward pass need not look again.
-	programmed bool
 
 	xq  []uint8
 	yq  []int8
@@ -272,9 +269,7 @@ func (k *Kernel) quantizeInputs(xq []uint8, x []float32) error {
 func (k *Kernel) forwardQ(yq []int8, xq []uint8, batch int) error {
 	a := k.a
 	ctx := k.ex.context()
-	if k.programmed {
-		k.programmed = false
-	} else if err := k.program(ctx); err != nil {
+	if err := k.program(ctx); err != nil {
 		return fmt.Errorf("layers: %s: %w", a.Name, err)
 	}
 	if err := k.prog.Run(ctx, yq, xq, batch, k.ex.keys.Next()); err != nil {

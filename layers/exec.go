@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/analogloop/analogloop/analogmac"
 )
@@ -68,42 +67,6 @@ func (e *Exec) context() context.Context {
 		return context.Background()
 	}
 	return e.ctx
-}
-
-// ProgramAll brings the current weights of every kernel onto the device
-// before a forward pass, all kernels at once. On a local device that
-// changes nothing but the order of the work; on a remote one each update
-// is a round trip, and overlapping them takes two of a step's six off the
-// critical path. The forward pass then runs without programming again.
-func (e *Exec) ProgramAll() error {
-	if e.Float() || len(e.kernels) < 2 {
-		return nil
-	}
-	ctx := e.context()
-	errs := make([]error, len(e.kernels))
-	var wg sync.WaitGroup
-	for i, k := range e.kernels[1:] {
-		wg.Go(func() { errs[i+1] = k.program(ctx) })
-	}
-	errs[0] = e.kernels[0].program(ctx)
-	wg.Wait()
-	for i, k := range e.kernels {
-		if errs[i] != nil {
-			return e.fail(fmt.Errorf("layers: %s: %w", k.a.Name, errs[i]))
-		}
-	}
-	for _, k := range e.kernels {
-		k.programmed = true
-	}
-	return nil
-}
-
-// forgetProgrammed ends what ProgramAll promised: the next forward pass,
-// whichever path runs it, checks its weights again.
-func (e *Exec) forgetProgrammed() {
-	for _, k := range e.kernels {
-		k.programmed = false
-	}
 }
 
 // Close frees every program the Exec's kernels hold on the device.

@@ -2,10 +2,7 @@ package layers
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/analogloop/analogloop/analogmac"
 )
@@ -56,65 +53,5 @@ func TestKernelProgramsOnlyWhenWeightsChange(t *testing.T) {
 	}
 	if k.prog != nil {
 		t.Error("Exec.Close left the kernel's program open")
-	}
-}
-
-// rendezvousDevice holds every Program and Update until `want` of them are
-// under way at once, or gives up after a second: it tells overlapping
-// calls from calls made one after another.
-type rendezvousDevice struct {
-	analogmac.Device
-	want    int
-	arrived chan struct{}
-}
-
-func (d *rendezvousDevice) meet(ctx context.Context) error {
-	d.arrived <- struct{}{}
-	deadline := time.After(time.Second)
-	for len(d.arrived) < d.want {
-		select {
-		case <-deadline:
-			return errors.New("calls made one after another")
-		case <-time.After(time.Millisecond):
-		}
-	}
-	return nil
-}
-
-func (d *rendezvousDevice) Program(ctx context.Context, m analogmac.Matrix) (analogmac.Program, error) {
-	if err := d.meet(ctx); err != nil {
-		return nil, err
-	}
-	return d.Device.Program(ctx, m)
-}
-
-// TestProgramAllOverlaps: ProgramAll programs the kernels at once (a
-// remote device's round trips overlap), and the forward pass that follows
-// does not program again.
-func TestProgramAllOverlaps(t *testing.T) {
-	const layers = 3
-	counter := analogmac.NewCounter(analogmac.NewIdeal())
-	dev := &rendezvousDevice{Device: counter, want: layers, arrived: make(chan struct{}, layers)}
-	ex := NewExec(dev, analogmac.DefaultGain)
-	ex.Begin(context.Background(), nil)
-	var ks []*Kernel
-	for i := range layers {
-		d, err := NewDense(fmt.Sprint("d", i), 4, 3, 100, analogmac.Placement{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ks = append(ks, d.NewKernel(ex))
-	}
-	if err := ex.ProgramAll(); err != nil {
-		t.Fatal(err)
-	}
-	y := make([]float32, 3)
-	for _, k := range ks {
-		if err := k.Forward(y, []float32{1, 2, 3, 4}, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := counter.Counts(); got.Programs != layers || got.Runs != layers {
-		t.Errorf("%+v, want %d programs and %d runs", got, layers, layers)
 	}
 }

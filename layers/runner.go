@@ -306,12 +306,6 @@ func (r *Runner) Grads() [][]float32 { return r.grads }
 // given the run's context and keys (Exec.Begin).
 func (r *Runner) Run() error {
 	dev := !r.ex.Float()
-	if dev {
-		defer r.ex.forgetProgrammed()
-		if err := r.ex.ProgramAll(); err != nil {
-			return err
-		}
-	}
 	for _, n := range r.nodes {
 		if err := r.forward(n, dev); err != nil {
 			return err
