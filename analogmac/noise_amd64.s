@@ -98,32 +98,37 @@ GLOBL pairidx<>(SB), RODATA|NOPTR, $128
 
 // func zigFast512(state *uint64, buf *float64, n int) int
 //
-// Two passes over batches of 64 draws. The first computes them eight at a
-// time, SplitMix64 being a counter (draw j is mix64(s + j*golden64)): u,
-// the fast path's result x = float64(int64(u>>11)) * zigScale[i] with the
-// sign from bit 8 (i = u & 255), and whether x < zigInner[i]. The tables
-// are read as (scale, inner) pairs with scalar loads (gathers are slower
-// here). The second walks the draws in order as normal would: a fast draw
-// is an output; any other takes normal's edge test for a layer above the
-// base right here: the next draw's uniform gives
-// y = zigF[i] + uniform*(zigF[i+1]-zigF[i]), and the draw is an output if
-// y < exp(-x*x/2); either way two draws are consumed. The function returns,
-// leaving the draw to normal, for the base layer's tail and for an edge
-// test too close to call without math.Exp.
+// Batches of up to 64 draws, in three steps. The first computes them eight
+// at a time, SplitMix64 being a counter (draw j is mix64(s + j*golden64)):
+// u, the fast path's result x = float64(int64(u>>11)) * zigScale[i] with
+// the sign from bit 8 (i = u & 255), and whether x < zigInner[i]. The
+// tables are read as (scale, inner) pairs with scalar loads (gathers are
+// slower here). The second decides which draws are outputs, as normal
+// would take them in order: a fast draw is one; any other takes normal's
+// edge test for a layer above the base right here: the next draw's uniform
+// gives y = zigF[i] + uniform*(zigF[i+1]-zigF[i]), and the draw is an
+// output if y < exp(-x*x/2); either way its next draw is consumed. The
+// batch ends before a draw left to normal (the base layer's tail, an edge
+// test too close to call without math.Exp), where the function returns,
+// and before an edge test whose next draw is not in the batch. The third
+// writes the outputs, eight draws at a time packed with VCOMPRESSPD, up to
+// the last one wanted, and advances the state past the draws they took.
 //
 // A batch computes only as many groups of eight as the outputs still
-// wanted need, with one group to spare for an edge test's next draw: the
-// noise of a chunk is often only 160 draws.
+// wanted need, with one group to spare for edge tests: the noise of a
+// chunk is often only 160 draws.
 //
 // Frame: xs (64 x float64, the signed x), us (64 x uint64, the u), offs
-// (8 x uint16, scratch), the flags word, then the batch's length in draws.
+// (8 x uint16, scratch), the fast draws' bits, the batch's length in
+// draws, then whether the batch ended at a draw left to normal.
 #define XS 0
 #define US 512
 #define OFFS 1024
 #define FLAGS 1040
 #define LEN 1048
+#define PUNT 1056
 
-TEXT ·zigFast512(SB), $1056-32
+TEXT ·zigFast512(SB), $1064-32
 	MOVQ state+0(FP), DI
 	MOVQ buf+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -211,50 +216,31 @@ group:
 	JLT     group
 	MOVQ    BX, FLAGS(SP)
 
-	// Pass 2: DX is the next draw of the batch.
-	XORQ DX, DX
-walk:
-	TESTQ CX, CX
-	JLE   finish
-	LEAQ  9(DX), R9
-	CMPQ  R9, LEN(SP)
-	JGT   next                   // fewer than nine draws left: a new batch
-	MOVQ  $8, R9
-	CMPQ  CX, R9
-	CMOVQLT CX, R9               // outputs wanted from this group
-	MOVL  $0xff, R11
-	BZHIL R9, R11, R11           // their mask
-	MOVQ  FLAGS(SP), BX
-	SHRXQ DX, BX, BX
-	NOTL  BX
-	ANDL  R11, BX                // wanted draws off the fast path
-	JNZ   partial
-	KMOVB R11, K4
-	VMOVUPD (XS)(SP)(DX*8), K4, Z5
-	VMOVUPD Z5, K4, (SI)(AX*8)
-	ADDQ  R9, AX
-	ADDQ  R9, DX
-	SUBQ  R9, CX
-	JMP   walk
-
-partial:
-	TZCNTL BX, BX                // the first draw off the fast path
-	MOVL  $0xff, R11
-	BZHIL BX, R11, R11
-	KMOVB R11, K4
-	VMOVUPD (XS)(SP)(DX*8), K4, Z5
-	VMOVUPD Z5, K4, (SI)(AX*8)
-	ADDQ  BX, AX
-	ADDQ  BX, DX
-	SUBQ  BX, CX
+	// Pass 2: which draws are outputs. R13 (the outputs) starts as the
+	// fast draws, BX as the others among the LEN, R14 is how many draws
+	// the batch can use. The others are taken in order: each is an edge
+	// test, which consumes the next draw (not an output, not a test) and
+	// is an output if accepted. The tests depend on nothing but their two
+	// draws, so they overlap with each other and with the emission.
+	MOVQ  FLAGS(SP), R13
+	MOVQ  LEN(SP), R14
+	MOVQ  R13, BX
+	NOTQ  BX
+	BZHIQ R14, BX, BX
+	MOVQ  $0, PUNT(SP)
+edges:
+	TESTQ BX, BX
+	JZ    emit
+	TZCNTQ BX, DX                // draw j, off the fast path
 	LEAQ  1(DX), R9
-	CMPQ  R9, LEN(SP)
-	JGE   next                   // its next draw is in the next batch
-	// The edge test of draw DX.
-	MOVQ  (US)(SP)(DX*8), R9
-	MOVQ  R9, BX
-	ANDQ  $255, BX               // layer i
-	JZ    finish                 // the base layer's tail: normal draws it
+	CMPQ  R9, R14
+	JGE   cut                    // its next draw is in the next batch
+	MOVQ  (US)(SP)(DX*8), R11
+	ANDQ  $255, R11              // layer i
+	JZ    punt                   // the base layer's tail: normal draws it
+	BTRQ  DX, BX
+	BTRQ  R9, BX                 // the next draw is consumed by the test
+	BTRQ  R9, R13
 	MOVQ  (XS)(SP)(DX*8), X0
 	VANDPD noiseconst<>+48(SB), X0, X0 // x, unsigned
 	MOVQ  (US+8)(SP)(DX*8), R9   // the next draw
@@ -263,10 +249,10 @@ partial:
 	LEAQ  noiseconst<>(SB), R9
 	VMULSD 8(R9), X7, X7         // uniform
 	LEAQ  ·zigF(SB), R9
-	VMOVSD 8(R9)(BX*8), X8
-	VSUBSD (R9)(BX*8), X8, X8    // zigF[i+1] - zigF[i]
+	VMOVSD 8(R9)(R11*8), X8
+	VSUBSD (R9)(R11*8), X8, X8   // zigF[i+1] - zigF[i]
 	VMULSD X8, X7, X7
-	VADDSD (R9)(BX*8), X7, X7    // y
+	VADDSD (R9)(R11*8), X7, X7   // y
 	LEAQ  noiseconst<>(SB), R9
 	VMULSD (R9), X0, X4
 	VMULSD X0, X4, X4            // (-0.5*x)*x
@@ -276,17 +262,75 @@ partial:
 	VANDPD 48(R9), X1, X1        // |y - e|
 	VMULSD 40(R9), X5, X2        // margin * e
 	VUCOMISD X2, X1
-	JBE   finish                 // too close to call: normal decides with math.Exp
-	// Without a branch on the outcome (a coin toss): x is written in any
-	// case and counts only if y < e; otherwise the next output overwrites it.
-	MOVQ  (XS)(SP)(DX*8), R9
-	MOVQ  R9, (SI)(AX*8)
+	JBE   punt                   // too close to call: normal decides with math.Exp
+	// Without a branch on the outcome (a coin toss): bit j of the outputs
+	// is set if y < e.
 	VUCOMISD X5, X7              // CF: y < e
 	SBBQ  R9, R9                 // -1 if accepted, else 0
-	SUBQ  R9, AX
-	ADDQ  R9, CX
-	ADDQ  $2, DX                 // two draws consumed either way
-	JMP   walk
+	ANDQ  $1, R9
+	SHLXQ DX, R9, R9
+	ORQ   R9, R13
+	JMP   edges
+
+punt:
+	MOVQ  $1, PUNT(SP)
+cut:
+	MOVQ  DX, R14                // the batch ends before draw j
+	BZHIQ DX, R13, R13
+
+	// Emit the outputs of each group of eight, packed, until CX are written.
+emit:
+	XORQ  DX, DX
+emitgroup:
+	CMPQ  DX, R14
+	JGE   used
+	SHRXQ DX, R13, R9
+	ANDL  $0xff, R9              // the group's outputs
+	POPCNTL R9, R11
+	CMPQ  R11, CX
+	JGE   last
+	KMOVB R9, K4
+	VMOVUPD (XS)(SP)(DX*8), Z5
+	VCOMPRESSPD Z5, K4, Z6
+	MOVL  $0xff, R9
+	BZHIL R11, R9, R9
+	KMOVB R9, K5
+	VMOVUPD Z6, K5, (SI)(AX*8)
+	ADDQ  R11, AX
+	SUBQ  R11, CX
+	ADDQ  $8, DX
+	JMP   emitgroup
+
+last:
+	// The group holds the last output wanted, at bit t of R9: the CX-th.
+	LEAQ  -1(CX), R11
+	MOVL  $1, BX
+	SHLXQ R11, BX, BX
+	PDEPQ R9, BX, BX
+	TZCNTQ BX, BX                // t
+	LEAQ  1(BX), R11
+	BZHIL R11, R9, R9            // the outputs up to it
+	KMOVB R9, K4
+	VMOVUPD (XS)(SP)(DX*8), Z5
+	VCOMPRESSPD Z5, K4, Z6
+	MOVL  $0xff, R9
+	BZHIL CX, R9, R9
+	KMOVB R9, K5
+	VMOVUPD Z6, K5, (SI)(AX*8)
+	ADDQ  CX, AX
+	XORQ  CX, CX
+	ADDQ  BX, DX                 // its draw j
+	MOVQ  FLAGS(SP), R9
+	SHRXQ DX, R9, R9
+	NOTQ  R9
+	ANDQ  $1, R9                 // 1 if it passed an edge test: j+1 is consumed
+	LEAQ  1(DX)(R9*1), DX
+	JMP   finish
+
+used:
+	MOVQ  R14, DX
+	CMPQ  PUNT(SP), $0
+	JNE   finish
 
 next:
 	MOVQ  DX, R9
