@@ -98,42 +98,53 @@ GLOBL pairidx<>(SB), RODATA|NOPTR, $128
 
 // func zigFast512(state *uint64, buf *float64, n int) int
 //
-// Batches of up to 64 draws, in three steps. The first computes them eight
-// at a time, SplitMix64 being a counter (draw j is mix64(s + j*golden64)):
-// u, the fast path's result x = float64(int64(u>>11)) * zigScale[i] with
-// the sign from bit 8 (i = u & 255), and whether x < zigInner[i]. The
-// tables are read as (scale, inner) pairs with scalar loads (gathers are
-// slower here). The second decides which draws are outputs, as normal
-// would take them in order: a fast draw is one; any other takes normal's
-// edge test for a layer above the base right here: the next draw's uniform
-// gives y = zigF[i] + uniform*(zigF[i+1]-zigF[i]), and the draw is an
-// output if y < exp(-x*x/2); either way its next draw is consumed. The
-// batch ends before a draw left to normal (the base layer's tail, an edge
-// test too close to call without math.Exp), where the function returns,
-// and before an edge test whose next draw is not in the batch. The third
-// writes the outputs, eight draws at a time packed with VCOMPRESSPD, up to
-// the last one wanted, and advances the state past the draws they took.
+// One pass over groups of eight draws, SplitMix64 being a counter (draw j
+// is mix64(s + j*golden64)). For each: u, the fast path's result
+// x = float64(int64(u>>11)) * zigScale[i] with the sign from bit 8
+// (i = u & 255), and whether x < zigInner[i]. The tables are read as
+// (scale, inner) pairs with scalar loads (gathers are slower here). A group
+// whose eight draws are all fast, when eight outputs or more are still
+// wanted, is stored as it is: nearly nine groups in ten. Any other group
+// goes the slow way, in normal's order: a fast draw is an output; any
+// other takes normal's edge test for a layer above the base right here:
+// the next draw's uniform gives y = zigF[i] + uniform*(zigF[i+1]-zigF[i]),
+// and the draw is an output if y < exp(-x*x/2); either way its next draw
+// is consumed (for the last draw of a group, the next group's first: it
+// is computed here in scalar code, and that group skips it). The edge
+// tests depend on nothing but their two draws, so they overlap. The
+// group's outputs are then packed with VCOMPRESSPD, up to the last one
+// wanted. The function returns before a draw it leaves to normal (the
+// base layer's tail, an edge test too close to call without math.Exp),
+// having advanced the state past the draws its outputs took.
 //
-// A batch computes only as many groups of eight as the outputs still
-// wanted need, with one group to spare for edge tests: the noise of a
-// chunk is often only 160 draws.
+// Registers: DI the state's address, SI buf, CX the outputs still wanted,
+// AX those written, R8 the state before the group's first draw, BX 1 if
+// that draw is consumed by the previous group's edge test, R10 zigPair,
+// R12 golden64, R13 and R14 mix64's multipliers; Z22 the group's mix64
+// inputs, Z0 its u, Z5 its signed x, K3 its fast draws.
 //
-// Frame: xs (64 x float64, the signed x), us (64 x uint64, the u), offs
-// (8 x uint16, scratch), the fast draws' bits, the batch's length in
-// draws, then whether the batch ended at a draw left to normal.
+// Frame: xs (8 x float64, the signed x), us (8 x uint64, the u), offs
+// (8 x uint16, scratch), then the slow way's scratch: the fast draws, the
+// outputs, the draws still to test, the draws usable, whether the group
+// ends at a draw left to normal, and whether its last draw's test consumed
+// the next group's first.
 #define XS 0
-#define US 512
-#define OFFS 1024
-#define FLAGS 1040
-#define LEN 1048
-#define PUNT 1056
+#define US 64
+#define OFFS 128
+#define FASTM 144
+#define OUTM 152
+#define TESTM 160
+#define USABLE 168
+#define PUNT 176
+#define NSKIP 184
 
-TEXT ·zigFast512(SB), $1064-32
+TEXT ·zigFast512(SB), $192-32
 	MOVQ state+0(FP), DI
 	MOVQ buf+8(FP), SI
 	MOVQ n+16(FP), CX
-	MOVQ (DI), R8                // s: the state before draw 0 of the batch
+	MOVQ (DI), R8                // s: the state before draw 0 of the group
 	XORQ AX, AX                  // written
+	XORQ BX, BX                  // no draw to skip
 	LEAQ ·zigPair(SB), R10
 	MOVQ $0x9e3779b97f4a7c15, R12
 	MOVQ $0xbf58476d1ce4e5b9, R13
@@ -150,23 +161,13 @@ TEXT ·zigFast512(SB), $1064-32
 	MOVQ $8, R9
 	IMULQ R12, R9
 	VPBROADCASTQ R9, Z23         // eight draws ahead
-
-batch:
-	TESTQ CX, CX
-	JLE   done
-	// Pass 1: draws 0..LEN-1 of the batch, LEN = 8*min(8, (CX+16)/8).
-	LEAQ    16(CX), R9
-	SHRQ    $3, R9
-	MOVQ    $8, R11
-	CMPQ    R9, R11
-	CMOVQGT R11, R9
-	SHLQ    $3, R9
-	MOVQ    R9, LEN(SP)
+	MOVQ R9, DX                  // the same in a register
 	VPBROADCASTQ R8, Z22
 	VPADDQ  Z30, Z22, Z22        // mix64's inputs of draws 0..7, after its increment
-	XORQ    DX, DX               // group
-	XORQ    BX, BX               // flags
+
 group:
+	TESTQ CX, CX
+	JLE   done
 	VPSRLQ  $30, Z22, Z1
 	VPXORQ  Z1, Z22, Z0
 	VPMULLQ Z29, Z0, Z0
@@ -175,7 +176,6 @@ group:
 	VPMULLQ Z28, Z0, Z0
 	VPSRLQ  $31, Z0, Z1
 	VPXORQ  Z1, Z0, Z0           // u
-	VMOVDQU64 Z0, (US)(SP)(DX*8)
 	VPANDQ  Z27, Z0, Z2          // layer
 	VPSLLQ  $4, Z2, Z2           // byte offset of its (scale, inner) pair
 	VPMOVQW Z2, OFFS(SP)
@@ -197,63 +197,78 @@ group:
 	VINSERTF64X2 $3, (R10)(R9*1), Z7, Z7
 	VMOVDQU64 Z25, Z3
 	VPERMI2PD Z7, Z6, Z3         // scales
-	VMOVDQU64 Z24, Z4
-	VPERMI2PD Z7, Z6, Z4         // inner edges
+	VPERMT2PD Z7, Z24, Z6        // inner edges
 	VPSRLQ  $11, Z0, Z5
 	VCVTQQ2PD Z5, Z5             // exact: 53 bits
 	VMULPD  Z3, Z5, Z5           // x
-	VCMPPD  $1, Z4, Z5, K3       // x < inner: fast path
+	VCMPPD  $1, Z6, Z5, K3       // x < inner: fast path
 	VPANDQ  Z26, Z0, Z1
 	VPSLLQ  $55, Z1, Z1
 	VPORQ   Z1, Z5, Z5           // bit 8 of u becomes the sign
-	VMOVUPD Z5, (XS)(SP)(DX*8)
 	KMOVB   K3, R9
-	SHLXQ   DX, R9, R9
-	ORQ     R9, BX
+	XORL    $0xff, R9            // draws off the fast path
+	ORL     BX, R9               // or a first draw to skip
+	JNZ     slow
+	CMPQ    CX, $8
+	JLT     slow
+	VMOVUPD Z5, (SI)(AX*8)
+	ADDQ    $8, AX
+	SUBQ    $8, CX
+	ADDQ    DX, R8
 	VPADDQ  Z23, Z22, Z22
-	ADDQ    $8, DX
-	CMPQ    DX, LEN(SP)
-	JLT     group
-	MOVQ    BX, FLAGS(SP)
+	JMP     group
 
-	// Pass 2: which draws are outputs. R13 (the outputs) starts as the
-	// fast draws, BX as the others among the LEN, R14 is how many draws
-	// the batch can use. The others are taken in order: each is an edge
-	// test, which consumes the next draw (not an output, not a test) and
-	// is an output if accepted. The tests depend on nothing but their two
-	// draws, so they overlap with each other and with the emission.
-	MOVQ  FLAGS(SP), R13
-	MOVQ  LEN(SP), R14
-	MOVQ  R13, BX
-	NOTQ  BX
-	BZHIQ R14, BX, BX
-	MOVQ  $0, PUNT(SP)
+slow:
+	VMOVUPD   Z5, XS(SP)
+	VMOVDQU64 Z0, US(SP)
+	KMOVB   K3, R9
+	MOVQ    R9, FASTM(SP)
+	ANDNL   R9, BX, R11          // the fast draws, but a skipped one
+	MOVQ    R11, OUTM(SP)
+	XORL    $0xff, R9
+	ANDNL   R9, BX, R11          // the others, but a skipped one
+	MOVQ    R11, TESTM(SP)
+	MOVQ    $8, USABLE(SP)
+	MOVQ    $0, PUNT(SP)
+	MOVQ    $0, NSKIP(SP)
+
 edges:
-	TESTQ BX, BX
+	MOVQ  TESTM(SP), R11
+	TESTQ R11, R11
 	JZ    emit
-	TZCNTQ BX, DX                // draw j, off the fast path
-	LEAQ  1(DX), R9
-	CMPQ  R9, R14
-	JGE   cut                    // its next draw is in the next batch
-	MOVQ  (US)(SP)(DX*8), R11
-	ANDQ  $255, R11              // layer i
+	TZCNTQ R11, DX               // draw j, off the fast path
+	MOVQ  (US)(SP)(DX*8), R9
+	ANDQ  $255, R9               // layer i
 	JZ    punt                   // the base layer's tail: normal draws it
-	BTRQ  DX, BX
-	BTRQ  R9, BX                 // the next draw is consumed by the test
-	BTRQ  R9, R13
-	MOVQ  (XS)(SP)(DX*8), X0
-	VANDPD noiseconst<>+48(SB), X0, X0 // x, unsigned
+	MOVQ  R9, BX
+	LEAQ  1(DX), R9
+	BTRQ  DX, R11
+	BTRQ  R9, R11                // the next draw is consumed by the test
+	MOVQ  R11, TESTM(SP)
+	MOVQ  OUTM(SP), R11
+	BTRQ  R9, R11
+	MOVQ  R11, OUTM(SP)
+	CMPQ  DX, $7
+	JEQ   nextgroup
 	MOVQ  (US+8)(SP)(DX*8), R9   // the next draw
+	JMP   havenext
+nextgroup:
+	LEAQ  (R12)(R12*8), R9
+	ADDQ  R8, R9                 // mix64's input of the next group's first draw
+	MIX64(R9, R11)
+havenext:
 	SHRQ  $11, R9
 	VCVTSI2SDQ R9, X7, X7
 	LEAQ  noiseconst<>(SB), R9
 	VMULSD 8(R9), X7, X7         // uniform
 	LEAQ  ·zigF(SB), R9
-	VMOVSD 8(R9)(R11*8), X8
-	VSUBSD (R9)(R11*8), X8, X8   // zigF[i+1] - zigF[i]
+	VMOVSD 8(R9)(BX*8), X8
+	VSUBSD (R9)(BX*8), X8, X8    // zigF[i+1] - zigF[i]
 	VMULSD X8, X7, X7
-	VADDSD (R9)(R11*8), X7, X7   // y
+	VADDSD (R9)(BX*8), X7, X7    // y
+	VMOVQ (XS)(SP)(DX*8), X0
 	LEAQ  noiseconst<>(SB), R9
+	VANDPD 48(R9), X0, X0        // x, unsigned
 	VMULSD (R9), X0, X4
 	VMULSD X0, X4, X4            // (-0.5*x)*x
 	EXPAPPROX                    // X5 ~ exp
@@ -269,28 +284,26 @@ edges:
 	SBBQ  R9, R9                 // -1 if accepted, else 0
 	ANDQ  $1, R9
 	SHLXQ DX, R9, R9
-	ORQ   R9, R13
+	ORQ   R9, OUTM(SP)
+	CMPQ  DX, $7
+	JNE   edges
+	MOVQ  $1, NSKIP(SP)          // the next group's first draw is taken
 	JMP   edges
 
 punt:
 	MOVQ  $1, PUNT(SP)
-cut:
-	MOVQ  DX, R14                // the batch ends before draw j
-	BZHIQ DX, R13, R13
+	MOVQ  DX, USABLE(SP)         // the group ends before draw j
+	MOVQ  OUTM(SP), R11
+	BZHIQ DX, R11, R11
+	MOVQ  R11, OUTM(SP)
 
-	// Emit the outputs of each group of eight, packed, until CX are written.
 emit:
-	XORQ  DX, DX
-emitgroup:
-	CMPQ  DX, R14
-	JGE   used
-	SHRXQ DX, R13, R9
-	ANDL  $0xff, R9              // the group's outputs
+	VMOVUPD XS(SP), Z5           // the edge tests used Z5
+	MOVQ  OUTM(SP), R9
 	POPCNTL R9, R11
 	CMPQ  R11, CX
 	JGE   last
 	KMOVB R9, K4
-	VMOVUPD (XS)(SP)(DX*8), Z5
 	VCOMPRESSPD Z5, K4, Z6
 	MOVL  $0xff, R9
 	BZHIL R11, R9, R9
@@ -298,8 +311,17 @@ emitgroup:
 	VMOVUPD Z6, K5, (SI)(AX*8)
 	ADDQ  R11, AX
 	SUBQ  R11, CX
-	ADDQ  $8, DX
-	JMP   emitgroup
+	MOVQ  USABLE(SP), R9
+	IMULQ R12, R9
+	ADDQ  R9, R8                 // past the draws used
+	CMPQ  PUNT(SP), $0
+	JNE   done
+	MOVQ  NSKIP(SP), BX
+	MOVQ  $8, DX
+	IMULQ R12, DX
+	VPBROADCASTQ R8, Z22
+	VPADDQ  Z30, Z22, Z22
+	JMP   group
 
 last:
 	// The group holds the last output wanted, at bit t of R9: the CX-th.
@@ -311,35 +333,17 @@ last:
 	LEAQ  1(BX), R11
 	BZHIL R11, R9, R9            // the outputs up to it
 	KMOVB R9, K4
-	VMOVUPD (XS)(SP)(DX*8), Z5
 	VCOMPRESSPD Z5, K4, Z6
 	MOVL  $0xff, R9
 	BZHIL CX, R9, R9
 	KMOVB R9, K5
 	VMOVUPD Z6, K5, (SI)(AX*8)
 	ADDQ  CX, AX
-	XORQ  CX, CX
-	ADDQ  BX, DX                 // its draw j
-	MOVQ  FLAGS(SP), R9
-	SHRXQ DX, R9, R9
+	MOVQ  FASTM(SP), R9
+	SHRXQ BX, R9, R9
 	NOTQ  R9
-	ANDQ  $1, R9                 // 1 if it passed an edge test: j+1 is consumed
-	LEAQ  1(DX)(R9*1), DX
-	JMP   finish
-
-used:
-	MOVQ  R14, DX
-	CMPQ  PUNT(SP), $0
-	JNE   finish
-
-next:
-	MOVQ  DX, R9
-	IMULQ R12, R9
-	ADDQ  R9, R8
-	JMP   batch
-
-finish:
-	MOVQ  DX, R9
+	ANDQ  $1, R9                 // 1 if it passed an edge test: its next draw is consumed
+	LEAQ  1(BX)(R9*1), R9        // the draws used
 	IMULQ R12, R9
 	ADDQ  R9, R8
 
