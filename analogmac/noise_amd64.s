@@ -46,17 +46,22 @@ DATA pairidx<>+112(SB)/8, $13
 DATA pairidx<>+120(SB)/8, $15
 GLOBL pairidx<>(SB), RODATA|NOPTR, $128
 
+// mix64's multipliers, for MIX64.
+DATA mixmul<>+0(SB)/8, $0xbf58476d1ce4e5b9
+DATA mixmul<>+8(SB)/8, $0x94d049bb133111eb
+GLOBL mixmul<>(SB), RODATA|NOPTR, $16
+
 // MIX64 turns a SplitMix64 counter z (already incremented by golden64)
-// into its output, in place; R13 and R14 hold the two multipliers.
+// into its output, in place.
 #define MIX64(z, tmp) \
 	MOVQ z, tmp; \
 	SHRQ $30, tmp; \
 	XORQ tmp, z; \
-	IMULQ R13, z; \
+	IMULQ mixmul<>+0(SB), z; \
 	MOVQ z, tmp; \
 	SHRQ $27, tmp; \
 	XORQ tmp, z; \
-	IMULQ R14, z; \
+	IMULQ mixmul<>+8(SB), z; \
 	MOVQ z, tmp; \
 	SHRQ $31, tmp; \
 	XORQ tmp, z
@@ -117,28 +122,75 @@ GLOBL pairidx<>(SB), RODATA|NOPTR, $128
 // base layer's tail, an edge test too close to call without math.Exp),
 // having advanced the state past the draws its outputs took.
 //
-// Registers: DI the state's address, SI buf, CX the outputs still wanted,
-// AX those written, R8 the state before the group's first draw, BX 1 if
-// that draw is consumed by the previous group's edge test, R10 zigPair,
-// R12 golden64, R13 and R14 mix64's multipliers; Z22 the group's mix64
-// inputs, Z0 its u, Z5 its signed x, K3 its fast draws.
+// The draws are computed three groups ahead of the group decided: the
+// branch to the slow way then finds its operands ready instead of waiting
+// some 50 cycles for the mix, the table loads and the comparison, and
+// mispredicting it (one group in nine) costs far less. The groups drawn
+// ahead are simply dropped when the function returns.
 //
-// Frame: xs (8 x float64, the signed x), us (8 x uint64, the u), offs
-// (8 x uint16, scratch), then the slow way's scratch: the fast draws, the
-// outputs, the draws still to test, the draws usable, whether the group
-// ends at a draw left to normal, and whether its last draw's test consumed
-// the next group's first.
+// Registers: SI buf, CX the outputs still wanted, AX those written, R8
+// the state before the current group's first draw, BX 1 if that draw is
+// consumed by the previous group's edge test, R10 zigPair, DX 8*golden64;
+// Z22 the mix64 inputs of the next group to draw; the signed x and fast
+// draws of the current group in Z5 and K3, of the three after it in Z9
+// and K6, Z20 and K7, Z21 and K2. The slow way recomputes the current
+// group's u and keeps its own state in registers (see there).
+//
+// Frame: xs (8 x float64, the signed x), us (8 x uint64, the u), then
+// offs (8 x uint16, scratch).
 #define XS 0
 #define US 64
 #define OFFS 128
-#define FASTM 144
-#define OUTM 152
-#define TESTM 160
-#define USABLE 168
-#define PUNT 176
-#define NSKIP 184
 
-TEXT ·zigFast512(SB), $192-32
+// MIXV sets Z0 to the u of the draws whose mix64 inputs are in c (not
+// Z0 or Z1, its scratch).
+#define MIXV(c) \
+	VPSRLQ  $30, c, Z1; \
+	VPXORQ  Z1, c, Z0; \
+	VPMULLQ Z29, Z0, Z0; \
+	VPSRLQ  $27, Z0, Z1; \
+	VPXORQ  Z1, Z0, Z0; \
+	VPMULLQ Z28, Z0, Z0; \
+	VPSRLQ  $31, Z0, Z1; \
+	VPXORQ  Z1, Z0, Z0
+
+// DRAW computes the group whose mix64 inputs are in Z22: its signed x in
+// x and its fast draws in k (x < inner), through Z0-Z3, Z6, Z7 and R9.
+// The tables are read as (scale, inner) pairs, the layer's byte offsets
+// going through the frame.
+#define DRAW(x, k) \
+	MIXV(Z22); \
+	VPANDQ  Z27, Z0, Z2; \
+	VPSLLQ  $4, Z2, Z2; \
+	VPMOVQW Z2, OFFS(SP); \
+	MOVWQZX (OFFS+0)(SP), R9; \
+	VMOVUPD (R10)(R9*1), X6; \
+	MOVWQZX (OFFS+2)(SP), R9; \
+	VINSERTF64X2 $1, (R10)(R9*1), Z6, Z6; \
+	MOVWQZX (OFFS+4)(SP), R9; \
+	VINSERTF64X2 $2, (R10)(R9*1), Z6, Z6; \
+	MOVWQZX (OFFS+6)(SP), R9; \
+	VINSERTF64X2 $3, (R10)(R9*1), Z6, Z6; \
+	MOVWQZX (OFFS+8)(SP), R9; \
+	VMOVUPD (R10)(R9*1), X7; \
+	MOVWQZX (OFFS+10)(SP), R9; \
+	VINSERTF64X2 $1, (R10)(R9*1), Z7, Z7; \
+	MOVWQZX (OFFS+12)(SP), R9; \
+	VINSERTF64X2 $2, (R10)(R9*1), Z7, Z7; \
+	MOVWQZX (OFFS+14)(SP), R9; \
+	VINSERTF64X2 $3, (R10)(R9*1), Z7, Z7; \
+	VMOVDQU64 Z25, Z3; \
+	VPERMI2PD Z7, Z6, Z3; \
+	VPERMT2PD Z7, Z24, Z6; \
+	VPSRLQ  $11, Z0, x; \
+	VCVTQQ2PD x, x; \
+	VMULPD  Z3, x, x; \
+	VCMPPD  $1, Z6, x, k; \
+	VPANDQ  Z26, Z0, Z1; \
+	VPSLLQ  $55, Z1, Z1; \
+	VPORQ   Z1, x, x
+
+TEXT ·zigFast512(SB), $144-32
 	MOVQ state+0(FP), DI
 	MOVQ buf+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -165,46 +217,21 @@ TEXT ·zigFast512(SB), $192-32
 	VPBROADCASTQ R8, Z22
 	VPADDQ  Z30, Z22, Z22        // mix64's inputs of draws 0..7, after its increment
 
+	// The group three after the current one is drawn before the current
+	// one is decided, so that the branch to the slow way does not wait for the
+	// draws it depends on: a mispredicted branch costs less.
+	DRAW(Z5, K3)                 // group 0
+	VPADDQ  Z23, Z22, Z22
+	DRAW(Z9, K6)                 // group 1
+	VPADDQ  Z23, Z22, Z22
+	DRAW(Z20, K7)                // group 2
+	VPADDQ  Z23, Z22, Z22
+
 group:
 	TESTQ CX, CX
 	JLE   done
-	VPSRLQ  $30, Z22, Z1
-	VPXORQ  Z1, Z22, Z0
-	VPMULLQ Z29, Z0, Z0
-	VPSRLQ  $27, Z0, Z1
-	VPXORQ  Z1, Z0, Z0
-	VPMULLQ Z28, Z0, Z0
-	VPSRLQ  $31, Z0, Z1
-	VPXORQ  Z1, Z0, Z0           // u
-	VPANDQ  Z27, Z0, Z2          // layer
-	VPSLLQ  $4, Z2, Z2           // byte offset of its (scale, inner) pair
-	VPMOVQW Z2, OFFS(SP)
-	MOVWQZX (OFFS+0)(SP), R9
-	VMOVUPD (R10)(R9*1), X6
-	MOVWQZX (OFFS+2)(SP), R9
-	VINSERTF64X2 $1, (R10)(R9*1), Z6, Z6
-	MOVWQZX (OFFS+4)(SP), R9
-	VINSERTF64X2 $2, (R10)(R9*1), Z6, Z6
-	MOVWQZX (OFFS+6)(SP), R9
-	VINSERTF64X2 $3, (R10)(R9*1), Z6, Z6
-	MOVWQZX (OFFS+8)(SP), R9
-	VMOVUPD (R10)(R9*1), X7
-	MOVWQZX (OFFS+10)(SP), R9
-	VINSERTF64X2 $1, (R10)(R9*1), Z7, Z7
-	MOVWQZX (OFFS+12)(SP), R9
-	VINSERTF64X2 $2, (R10)(R9*1), Z7, Z7
-	MOVWQZX (OFFS+14)(SP), R9
-	VINSERTF64X2 $3, (R10)(R9*1), Z7, Z7
-	VMOVDQU64 Z25, Z3
-	VPERMI2PD Z7, Z6, Z3         // scales
-	VPERMT2PD Z7, Z24, Z6        // inner edges
-	VPSRLQ  $11, Z0, Z5
-	VCVTQQ2PD Z5, Z5             // exact: 53 bits
-	VMULPD  Z3, Z5, Z5           // x
-	VCMPPD  $1, Z6, Z5, K3       // x < inner: fast path
-	VPANDQ  Z26, Z0, Z1
-	VPSLLQ  $55, Z1, Z1
-	VPORQ   Z1, Z5, Z5           // bit 8 of u becomes the sign
+	DRAW(Z21, K2)                // the group three after the current one
+	VPADDQ  Z23, Z22, Z22        // the one after that
 	KMOVB   K3, R9
 	XORL    $0xff, R9            // draws off the fast path
 	ORL     BX, R9               // or a first draw to skip
@@ -215,45 +242,50 @@ group:
 	ADDQ    $8, AX
 	SUBQ    $8, CX
 	ADDQ    DX, R8
-	VPADDQ  Z23, Z22, Z22
+	VMOVAPD Z9, Z5
+	VMOVAPD Z20, Z9
+	VMOVAPD Z21, Z20
+	KMOVB   K6, K3
+	KMOVB   K7, K6
+	KMOVB   K2, K7
 	JMP     group
 
 slow:
+	// Registers: DI the fast draws, R13 the outputs, R14 the draws still
+	// to test, R10 the draws usable, R12 bit 0 whether the group ends at a
+	// draw left to normal, bit 1 whether the test of its last draw took
+	// the next group's first; DI, R10 and DX are restored after.
 	VMOVUPD   Z5, XS(SP)
+	VPBROADCASTQ R8, Z2
+	VPADDQ    Z30, Z2, Z2
+	MIXV(Z2)                     // the group's u again
 	VMOVDQU64 Z0, US(SP)
-	KMOVB   K3, R9
-	MOVQ    R9, FASTM(SP)
-	ANDNL   R9, BX, R11          // the fast draws, but a skipped one
-	MOVQ    R11, OUTM(SP)
-	XORL    $0xff, R9
-	ANDNL   R9, BX, R11          // the others, but a skipped one
-	MOVQ    R11, TESTM(SP)
-	MOVQ    $8, USABLE(SP)
-	MOVQ    $0, PUNT(SP)
-	MOVQ    $0, NSKIP(SP)
+	KMOVB   K3, DI
+	ANDNL   DI, BX, R13          // the fast draws, but a skipped one
+	MOVL    DI, R14
+	XORL    $0xff, R14
+	ANDNL   R14, BX, R14         // the others, but a skipped one
+	MOVL    $8, R10
+	XORL    R12, R12
 
 edges:
-	MOVQ  TESTM(SP), R11
-	TESTQ R11, R11
+	TESTQ R14, R14
 	JZ    emit
-	TZCNTQ R11, DX               // draw j, off the fast path
-	MOVQ  (US)(SP)(DX*8), R9
-	ANDQ  $255, R9               // layer i
+	TZCNTQ R14, DX               // draw j, off the fast path
+	MOVQ  (US)(SP)(DX*8), BX
+	ANDQ  $255, BX               // layer i
 	JZ    punt                   // the base layer's tail: normal draws it
-	MOVQ  R9, BX
 	LEAQ  1(DX), R9
-	BTRQ  DX, R11
-	BTRQ  R9, R11                // the next draw is consumed by the test
-	MOVQ  R11, TESTM(SP)
-	MOVQ  OUTM(SP), R11
-	BTRQ  R9, R11
-	MOVQ  R11, OUTM(SP)
+	BTRQ  DX, R14
+	BTRQ  R9, R14                // the next draw is consumed by the test
+	BTRQ  R9, R13
 	CMPQ  DX, $7
 	JEQ   nextgroup
 	MOVQ  (US+8)(SP)(DX*8), R9   // the next draw
 	JMP   havenext
 nextgroup:
-	LEAQ  (R12)(R12*8), R9
+	MOVQ  $0x9e3779b97f4a7c15, R9
+	LEAQ  (R9)(R9*8), R9
 	ADDQ  R8, R9                 // mix64's input of the next group's first draw
 	MIX64(R9, R11)
 havenext:
@@ -284,26 +316,23 @@ havenext:
 	SBBQ  R9, R9                 // -1 if accepted, else 0
 	ANDQ  $1, R9
 	SHLXQ DX, R9, R9
-	ORQ   R9, OUTM(SP)
+	ORQ   R9, R13
 	CMPQ  DX, $7
 	JNE   edges
-	MOVQ  $1, NSKIP(SP)          // the next group's first draw is taken
+	ORL   $2, R12                // the next group's first draw is taken
 	JMP   edges
 
 punt:
-	MOVQ  $1, PUNT(SP)
-	MOVQ  DX, USABLE(SP)         // the group ends before draw j
-	MOVQ  OUTM(SP), R11
-	BZHIQ DX, R11, R11
-	MOVQ  R11, OUTM(SP)
+	ORL   $1, R12
+	MOVQ  DX, R10                // the group ends before draw j
+	BZHIQ DX, R13, R13
 
 emit:
 	VMOVUPD XS(SP), Z5           // the edge tests used Z5
-	MOVQ  OUTM(SP), R9
-	POPCNTL R9, R11
+	POPCNTL R13, R11
 	CMPQ  R11, CX
 	JGE   last
-	KMOVB R9, K4
+	KMOVB R13, K4
 	VCOMPRESSPD Z5, K4, Z6
 	MOVL  $0xff, R9
 	BZHIL R11, R9, R9
@@ -311,27 +340,33 @@ emit:
 	VMOVUPD Z6, K5, (SI)(AX*8)
 	ADDQ  R11, AX
 	SUBQ  R11, CX
-	MOVQ  USABLE(SP), R9
-	IMULQ R12, R9
+	MOVQ  $0x9e3779b97f4a7c15, R9
+	IMULQ R10, R9
 	ADDQ  R9, R8                 // past the draws used
-	CMPQ  PUNT(SP), $0
-	JNE   done
-	MOVQ  NSKIP(SP), BX
-	MOVQ  $8, DX
-	IMULQ R12, DX
-	VPBROADCASTQ R8, Z22
-	VPADDQ  Z30, Z22, Z22
+	TESTL $1, R12
+	JNZ   done
+	MOVL  R12, BX
+	SHRL  $1, BX                 // the next group's first draw to skip
+	LEAQ  ·zigPair(SB), R10
+	MOVQ  $0x9e3779b97f4a7c15, DX
+	SHLQ  $3, DX                 // eight draws ahead
+	VMOVAPD Z9, Z5
+	VMOVAPD Z20, Z9
+	VMOVAPD Z21, Z20
+	KMOVB   K6, K3
+	KMOVB   K7, K6
+	KMOVB   K2, K7
 	JMP   group
 
 last:
-	// The group holds the last output wanted, at bit t of R9: the CX-th.
+	// The group holds the last output wanted, at bit t of R13: the CX-th.
 	LEAQ  -1(CX), R11
 	MOVL  $1, BX
 	SHLXQ R11, BX, BX
-	PDEPQ R9, BX, BX
+	PDEPQ R13, BX, BX
 	TZCNTQ BX, BX                // t
 	LEAQ  1(BX), R11
-	BZHIL R11, R9, R9            // the outputs up to it
+	BZHIL R11, R13, R9           // the outputs up to it
 	KMOVB R9, K4
 	VCOMPRESSPD Z5, K4, Z6
 	MOVL  $0xff, R9
@@ -339,15 +374,16 @@ last:
 	KMOVB R9, K5
 	VMOVUPD Z6, K5, (SI)(AX*8)
 	ADDQ  CX, AX
-	MOVQ  FASTM(SP), R9
-	SHRXQ BX, R9, R9
+	SHRXQ BX, DI, R9
 	NOTQ  R9
 	ANDQ  $1, R9                 // 1 if it passed an edge test: its next draw is consumed
 	LEAQ  1(BX)(R9*1), R9        // the draws used
-	IMULQ R12, R9
+	MOVQ  $0x9e3779b97f4a7c15, R11
+	IMULQ R11, R9
 	ADDQ  R9, R8
 
 done:
+	MOVQ state+0(FP), DI
 	MOVQ R8, (DI)
 	MOVQ AX, ret+24(FP)
 	VZEROUPPER
