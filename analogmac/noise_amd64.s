@@ -67,39 +67,40 @@ GLOBL mixmul<>(SB), RODATA|NOPTR, $16
 	XORQ tmp, z
 
 // EXPAPPROX sets X5 to exp(X4) for X4 in [-7, 0] within a relative 1e-14:
-// k = round(t/ln 2), r = t - k ln 2 in two parts, the degree-12 Taylor
-// polynomial of r evaluated by Estrin's scheme (a short dependency chain:
-// the edge test waits on it), times 2^k. It only decides the edge test
-// where the result is more than the margin (1e-12) away from y; closer
-// calls go to math.Exp. Coefficients c_j = 1/j! are at 56 + 8(12-j).
+// k = round(t/ln 2) (VROUNDSD for the polynomial, VCVTSD2SIQ beside it
+// for the exponent, both to nearest even), r = t - k ln 2 in two parts,
+// the degree-12 Taylor polynomial of r evaluated by Estrin's scheme with
+// fused multiply-adds (a short dependency chain: the edge test waits on
+// it), times 2^k. It uses X1-X6, X10-X18, R9 and R11. It only decides the
+// edge test where the result is more than the margin (1e-12) away from y;
+// closer calls go to math.Exp, so its rounding never shows in a number.
+// Coefficients c_j = 1/j! are at 56 + 8(12-j).
 #define EXPAPPROX \
 	LEAQ noiseconst<>(SB), R9; \
 	VMULSD 16(R9), X4, X1; \
 	VCVTSD2SIQ X1, R11; \
-	VCVTSI2SDQ R11, X2, X2; \
-	VMULSD 24(R9), X2, X3; \
-	VSUBSD X3, X4, X4; \
-	VMULSD 32(R9), X2, X3; \
-	VSUBSD X3, X4, X4; \
+	VROUNDSD $0, X1, X1, X2; \
+	VFNMADD231SD 24(R9), X2, X4; \
+	VFNMADD231SD 32(R9), X2, X4; \
 	VMULSD X4, X4, X10; \
 	VMULSD X10, X10, X11; \
 	VMULSD X11, X11, X12; \
-	VMULSD 144(R9), X4, X13; VADDSD 152(R9), X13, X13; \
-	VMULSD 128(R9), X4, X14; VADDSD 136(R9), X14, X14; \
-	VMULSD 112(R9), X4, X15; VADDSD 120(R9), X15, X15; \
-	VMULSD 96(R9), X4, X16; VADDSD 104(R9), X16, X16; \
-	VMULSD 80(R9), X4, X17; VADDSD 88(R9), X17, X17; \
-	VMULSD 64(R9), X4, X18; VADDSD 72(R9), X18, X18; \
-	VMULSD X10, X14, X14; VADDSD X14, X13, X13; \
-	VMULSD X10, X16, X16; VADDSD X16, X15, X15; \
-	VMULSD X10, X18, X18; VADDSD X18, X17, X17; \
-	VMULSD X11, X15, X15; VADDSD X15, X13, X13; \
-	VMULSD 56(R9), X11, X19; VADDSD X19, X17, X17; \
-	VMULSD X12, X17, X17; VADDSD X17, X13, X5; \
+	VMOVSD 144(R9), X13; VFMADD213SD 152(R9), X4, X13; \
+	VMOVSD 128(R9), X14; VFMADD213SD 136(R9), X4, X14; \
+	VMOVSD 112(R9), X15; VFMADD213SD 120(R9), X4, X15; \
+	VMOVSD 96(R9), X16; VFMADD213SD 104(R9), X4, X16; \
+	VMOVSD 80(R9), X17; VFMADD213SD 88(R9), X4, X17; \
+	VMOVSD 64(R9), X18; VFMADD213SD 72(R9), X4, X18; \
+	VFMADD231SD X10, X14, X13; \
+	VFMADD231SD X10, X16, X15; \
+	VFMADD231SD X10, X18, X17; \
+	VFMADD231SD X11, X15, X13; \
+	VFMADD231SD 56(R9), X11, X17; \
+	VFMADD231SD X12, X17, X13; \
 	ADDQ $1023, R11; \
 	SHLQ $52, R11; \
 	VMOVQ R11, X6; \
-	VMULSD X6, X5, X5
+	VMULSD X6, X13, X5
 
 // func zigFast512(state *uint64, buf *float64, n int) int
 //
