@@ -261,7 +261,7 @@ func (p *program) execute(dst []int8, x []uint8, batch int, seed uint64) {
 		pt.acc = grow(pt.acc, nb*groupRows*s.Cols)
 		pt.tot = grow(pt.tot, s.Cols)
 		if p.kind != postIdeal && p.std != 0 {
-			pt.noise = grow(pt.noise, groupRows*nb*s.Cols)
+			pt.noise = grow(pt.noise, min(groupRows, noiseChunkRows*noiseChunks(nb*s.Cols))*nb*s.Cols)
 		}
 	}
 	p.run = runBody{p: p, dst: dst, x: x, s: s, nb: nb, seed: seed, groupRows: groupRows, groups: groups, parts: n}
@@ -300,29 +300,50 @@ func (p *program) group(pt *part, dst []int8, x []uint8, s Shape, nb, b0, b1, gr
 		r1 := min(r0+BlockRows, s.Rows)
 		sgemm.MulU8Serial(b1-b0, s.Cols, r1-r0, x[b0*s.Rows+r0:], s.Rows, p.w[r0*s.Cols:], s.Cols, pt.acc[blk*plane:], s.Cols)
 	}
-	// The noise of every chunk of the group, each from its own stream,
-	// one after the other: in the group's order of batch row, row block,
-	// column, so the whole group is digitised in one call.
+	// The noise of every chunk of the group, each from its own stream, in
+	// the chunk's order of batch row, row block, column. The chunks are
+	// digitised a few at a time, right after their noise is drawn, while
+	// the normals are still in the L1 cache (a wide group's noise would
+	// not fit there).
 	n := s.Cols * nb
-	var noise []float64
-	if p.kind != postIdeal && p.std != 0 {
-		noise = pt.noise[:(b1-b0)*n]
-		for c0 := b0; c0 < b1; c0 += noiseChunkRows {
-			c1 := min(c0+noiseChunkRows, b1)
-			pt.rng.seed(seed ^ mix64(uint64(c0/noiseChunkRows)))
-			pt.rng.fill(noise[(c0-b0)*n : (c1-b0)*n])
-		}
+	if p.kind == postIdeal || p.std == 0 {
+		p.finish(dst, s, nb, b0, b1, pt.acc, plane, pt.tot, nil)
+		return
 	}
-	if p.finishVector(dst, s, nb, b0, b1, pt.acc, plane, pt.tot, noise) {
+	step := noiseChunkRows * noiseChunks(n)
+	for f0 := b0; f0 < b1; f0 += step {
+		f1 := min(f0+step, b1)
+		noise := pt.noise[:(f1-f0)*n]
+		for c0 := f0; c0 < f1; c0 += noiseChunkRows {
+			c1 := min(c0+noiseChunkRows, f1)
+			pt.rng.seed(seed ^ mix64(uint64(c0/noiseChunkRows)))
+			pt.rng.fill(noise[(c0-f0)*n : (c1-f0)*n])
+		}
+		p.finish(dst, s, nb, f0, f1, pt.acc[(f0-b0)*s.Cols:], plane, pt.tot, noise)
+	}
+}
+
+// noiseChunks is how many chunks of n outputs per batch row have their
+// noise drawn before they are digitised: as many as fit in 16 KB, and at
+// least one.
+func noiseChunks(n int) int {
+	return max(1, (16<<10)/(8*noiseChunkRows*n))
+}
+
+// finish digitises batch rows [b0, b1): their block sums are in sums (row
+// b0 first), the row blocks plane values apart; noise holds their normals
+// in draw order (nil without noise).
+func (p *program) finish(dst []int8, s Shape, nb, b0, b1 int, sums []float32, plane int, tot []int32, noise []float64) {
+	if p.finishVector(dst, s, nb, b0, b1, sums, plane, tot, noise) {
 		return
 	}
 	switch p.kind {
 	case postIdeal:
-		p.finishIdeal(dst, s, nb, b0, b1, pt.acc, plane, pt.tot)
+		p.finishIdeal(dst, s, nb, b0, b1, sums, plane, tot)
 	case postMock:
-		p.finishMock(dst, s, nb, b0, b1, pt.acc, plane, pt.tot, noise)
+		p.finishMock(dst, s, nb, b0, b1, sums, plane, tot, noise)
 	case postChip:
-		p.finishChip(dst, s, nb, b0, b1, pt.acc, plane, pt.tot, noise)
+		p.finishChip(dst, s, nb, b0, b1, sums, plane, tot, noise)
 	}
 }
 

@@ -26,7 +26,8 @@
 //     v = value(a, column)             // per device, see below
 //     t = clamp(floor(v), -128, 127)   // clampOut(math.Floor(v))
 //     tot[c] = (block 0 ? 0 : tot[c]) + t
-//   dst row = tot clamped to int8 (store)
+//   dst row = tot clamped to int8 (stored with the last block: a masked
+//   byte store; VPMOVSDB straight to memory is slow on some processors)
 //
 // Registers: DI args, SI the row's sums in block 0, BX in the current
 // block, DX the noise (rows x blocks x columns, in that order), R8 tot,
@@ -129,7 +130,15 @@ column: \
 	TESTQ R14, R14; \
 	JZ 2(PC); \
 	VPADDD.Z (R8)(R13*4), Y0, K1, Y0; \
+	LEAQ 1(R14), AX; \
+	CMPQ AX, F_NB(DI); \
+	JEQ last; \
 	VMOVDQU32 Y0, K1, (R8)(R13*4); \
+	JMP nextcol; \
+last: \
+	VPMOVSDB Y0, X0; \
+	VMOVDQU8 X0, K1, (R9)(R13*1); \
+nextcol: \
 	ADDQ $8, R13; \
 	CMPQ R13, CX; \
 	JLT column; \
@@ -138,14 +147,6 @@ column: \
 	INCQ R14; \
 	CMPQ R14, F_NB(DI); \
 	JLT block; \
-	XORQ R13, R13; \
-store: \
-	MASK; \
-	VMOVDQU32.Z (R8)(R13*4), K1, Y0; \
-	VPMOVSDB Y0, K1, (R9)(R13*1); \
-	ADDQ $8, R13; \
-	CMPQ R13, CX; \
-	JLT store; \
 	LEAQ (SI)(CX*4), SI; \
 	ADDQ CX, R9; \
 	DECQ F_ROWS(DI); \

@@ -111,6 +111,36 @@ func TestFillMatchesNormalAtLength(t *testing.T) {
 	}
 }
 
+// TestFillLeavesNormalsState: fills of short and medium lengths (every
+// group of the vector path split at any point, edge tests on a group's
+// last draw whose next draw the next group skips) give normal's numbers
+// and leave the stream where as many calls of normal would.
+func TestFillLeavesNormalsState(t *testing.T) {
+	for seed := uint64(1); seed < 5; seed++ {
+		var a, b normals
+		a.seed(seed * 7777)
+		b.seed(seed * 7777)
+		buf := make([]float64, 300)
+		rng := rand.New(rand.NewPCG(seed, 9))
+		for n := 0; n < 2000000; {
+			k := rng.IntN(len(buf) + 1)
+			if seed%2 == 0 {
+				k = rng.IntN(20)
+			}
+			a.fill(buf[:k])
+			for i, x := range buf[:k] {
+				if y := b.normal(); math.Float64bits(x) != math.Float64bits(y) {
+					t.Fatalf("seed %d, draw %d: fill %v, normal %v", seed, n+i, x, y)
+				}
+			}
+			n += k
+			if a.state != b.state {
+				t.Fatalf("seed %d: after %d draws fill leaves state %#x, normal %#x", seed, n, a.state, b.state)
+			}
+		}
+	}
+}
+
 func TestFillMatchesNormal(t *testing.T) {
 	var a, b normals
 	a.seed(99)

@@ -4,7 +4,8 @@ package x86
 // kernels (internal/sgemm).
 var AVX2 bool
 
-// AVX512 is AVX-512 F, DQ, BW and VL plus BMI2, with the ZMM and mask
+// AVX512 is AVX-512 F, DQ, BW and VL plus BMI1, BMI2, FMA and POPCNT
+// (which every AVX-512 processor has), with the ZMM and mask
 // state enabled by the OS: the noise generator and the digitisation loops
 // of analogmac.
 var AVX512 bool

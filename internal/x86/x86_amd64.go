@@ -24,10 +24,14 @@ func init() {
 	const (
 		f    = 1 << 16
 		dq   = 1 << 17
+		bmi1 = 1 << 3
 		bmi2 = 1 << 8
 		bw   = 1 << 30
 		vl   = 1 << 31
+		fma  = 1 << 12 // leaf 1, ECX
+		pop  = 1 << 23 // leaf 1, ECX: POPCNT
 	)
 	// Opmask, upper halves of ZMM0-15 and ZMM16-31.
-	AVX512 = AVX2 && xcr0&0xe0 == 0xe0 && ebx7&(f|dq|bw|vl|bmi2) == f|dq|bw|vl|bmi2
+	AVX512 = AVX2 && xcr0&0xe0 == 0xe0 && ebx7&(f|dq|bw|vl|bmi1|bmi2) == f|dq|bw|vl|bmi1|bmi2 &&
+		ecx1&(fma|pop) == fma|pop
 }
