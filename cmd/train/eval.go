@@ -82,12 +82,12 @@ func sameDevice(recorded, measured analogmac.Spec) string {
 	}
 	line := fmt.Sprintf("note: measured on %s, not on the recorded %s", measured, recorded)
 	if recorded.Calibration != "" {
-		line += fmt.Sprintf(" (its calibration file has the digest %s: give it with -calibration", recorded.Calibration)
+		line += fmt.Sprintf(" (its calibration file has the digest %s: give that file with -calibration FILE", recorded.Calibration)
 		if recorded.Kind == calib.KindCalibratedWeights {
 			line += " -calibrate-weights"
 		}
 		if recorded.Kind == calib.KindTwin {
-			line = strings.Replace(line, "-calibration", "-device twin -calibration", 1)
+			line = strings.Replace(line, "-calibration FILE", "-device twin -calibration FILE", 1)
 		}
 		line += ")"
 	}

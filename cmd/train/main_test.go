@@ -131,7 +131,7 @@ func TestSameDeviceHint(t *testing.T) {
 	}
 	base := chip(1)
 	cal := analogmac.Spec{Kind: calib.KindCalibratedWeights, GainPerSend: base.GainPerSend, Base: &base, Calibration: "sha256:ab"}
-	if h := sameDevice(cal, chip(1)); !strings.Contains(h, "sha256:ab") || !strings.Contains(h, "-calibration -calibrate-weights") {
+	if h := sameDevice(cal, chip(1)); !strings.Contains(h, "sha256:ab") || !strings.Contains(h, "-calibration FILE -calibrate-weights") {
 		t.Errorf("calibrated, measured plain: %q", h)
 	}
 	if h := sameDevice(cal, cal); h != "" {
