@@ -181,19 +181,6 @@ func (f *Flags) wrap(base analogmac.Device) (analogmac.Device, error) {
 	return d, nil
 }
 
-// Spec is the Spec of the simulated device the flags name. A remote
-// device's Spec is known only once connected, and a calibrated one's once
-// its file is read: see Open.
-func (f *Flags) Spec() (analogmac.Spec, error) {
-	if f.IsRemote() {
-		return analogmac.Spec{}, errors.New("deviceflags: a remote device describes itself once opened")
-	}
-	if f.Calibrated() {
-		return analogmac.Spec{}, errors.New("deviceflags: a calibrated device describes itself once opened")
-	}
-	return analogmac.Preset(f.Kind, f.Chip)
-}
-
 // Open opens the device the flags name. A remote device is dialled (log
 // receives its reconnections; nil: slog.Default()), waiting up to
 // -remote-wait for a server that is not up yet. With -calibration the
