@@ -230,15 +230,15 @@ func (p *correctedProgram) Run(ctx context.Context, dst []int8, x []uint8, batch
 		return fmt.Errorf("calib: corrected: run: %w", analogmac.ErrClosed)
 	}
 	cal := p.d.cal
-	p.yb = growI8(p.yb, batch*cols)
-	p.tot = growF64(p.tot, batch*cols)
+	p.yb = grow(p.yb, batch*cols)
+	p.tot = grow(p.tot, batch*cols)
 	clear(p.tot)
 	for b, bp := range p.blocks {
 		r0, r1 := b*analogmac.BlockRows, min((b+1)*analogmac.BlockRows, rows)
 		xb, key := x, noise
 		if len(p.blocks) > 1 {
 			n := r1 - r0
-			p.xb = growU8(p.xb, batch*n)
+			p.xb = grow(p.xb, batch*n)
 			for i := range batch {
 				copy(p.xb[i*n:(i+1)*n], x[i*rows+r0:i*rows+r1])
 			}
@@ -259,23 +259,10 @@ func (p *correctedProgram) Run(ctx context.Context, dst []int8, x []uint8, batch
 	return nil
 }
 
-func growI8(s []int8, n int) []int8 {
+// grow returns s resliced to n, or a new slice when s is too small.
+func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]int8, n)
-	}
-	return s[:n]
-}
-
-func growU8(s []uint8, n int) []uint8 {
-	if cap(s) < n {
-		return make([]uint8, n)
-	}
-	return s[:n]
-}
-
-func growF64(s []float64, n int) []float64 {
-	if cap(s) < n {
-		return make([]float64, n)
+		return make([]T, n)
 	}
 	return s[:n]
 }

@@ -180,13 +180,13 @@ func (p *twinProgram) Run(ctx context.Context, dst []int8, x []uint8, batch int,
 	if p.closed || p.t.closed.Load() {
 		return fmt.Errorf("calib: twin: run: %w", analogmac.ErrClosed)
 	}
-	p.x = growF(p.x, len(x))
+	p.x = grow(p.x, len(x))
 	for i, v := range x {
 		p.x[i] = float32(v)
 	}
 	nb := (rows + analogmac.BlockRows - 1) / analogmac.BlockRows
 	plane := batch * cols
-	p.acc = growF(p.acc, nb*plane)
+	p.acc = grow(p.acc, nb*plane)
 	for b := range nb {
 		r0 := b * analogmac.BlockRows
 		r1 := min(r0+analogmac.BlockRows, rows)
@@ -252,11 +252,4 @@ func splitKey(stream, i uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
-}
-
-func growF(s []float32, n int) []float32 {
-	if cap(s) < n {
-		return make([]float32, n)
-	}
-	return s[:n]
 }
