@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // changesRef is changes written plainly: every index, one at a time.
@@ -14,7 +15,7 @@ func changesRef(old, w []int8) (*chipv1.Changes, bool) {
 	size, last := 0, -1
 	for i := range w {
 		if w[i] != old[i] {
-			size += varintLen(uint64(i-last-1)) + 1
+			size += protowire.SizeVarint(uint64(i-last-1)) + 1
 			if size >= len(w) {
 				return nil, false
 			}

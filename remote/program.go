@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -237,7 +238,7 @@ func changes(old, w []int8) (*chipv1.Changes, bool) {
 		}
 		for end := min(i+8, len(wb)); i < end; i++ {
 			if wb[i] != ob[i] {
-				size += varintLen(uint64(i-last-1)) + 1
+				size += protowire.SizeVarint(uint64(i-last-1)) + 1
 				if size >= len(w) {
 					return nil, false
 				}
@@ -248,15 +249,6 @@ func changes(old, w []int8) (*chipv1.Changes, bool) {
 		}
 	}
 	return &ch, true
-}
-
-func varintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
 }
 
 // Run implements analogmac.Program. The request carries the noise key, so
