@@ -81,6 +81,10 @@ const (
 	phaseDone      = "done"
 )
 
+// MaxParallel bounds Options.Parallel on the command line: every parallel
+// trial holds a graph of its own.
+const MaxParallel = 64
+
 // Options are what a run works on and how it reports.
 type Options struct {
 	// Out is the run directory: results, plots, exports, checkpoint.
@@ -97,8 +101,8 @@ type Options struct {
 	// network is also evaluated on (another chip); without it that row is
 	// skipped, and the log says so.
 	Unseen analogmac.Device
-	// Parallel is the number of evaluation trials run at once (0: 1).
-	// Results do not depend on it.
+	// Parallel is the number of evaluation trials run at once (0: 1;
+	// the commands accept 1..MaxParallel). Results do not depend on it.
 	Parallel int
 	Logger   *slog.Logger // nil: slog.Default()
 	Progress io.Writer    // live progress line; nil: none

@@ -135,8 +135,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if tc.Dataset != "mnist" && tc.Dataset != "fashion-mnist" {
 		problems = append(problems, fmt.Sprintf("-dataset %s: want mnist or fashion-mnist", tc.Dataset))
 	}
-	if *parallel < 1 || *parallel > 64 {
-		problems = append(problems, fmt.Sprintf("-parallel %d: want 1..64", *parallel))
+	if *parallel < 1 || *parallel > train.MaxParallel {
+		problems = append(problems, fmt.Sprintf("-parallel %d: want 1..%d", *parallel, train.MaxParallel))
 	}
 	if err := cfg.Validate(); err != nil {
 		problems = append(problems, flagErrors(err))

@@ -190,8 +190,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if dev.IsRemote() && set["other-chip"] {
 			problems = append(problems, "-other-chip: with -device remote the unseen chip is served at -other-remote HOST:PORT")
 		}
-		if *parallel < 1 || *parallel > 64 {
-			problems = append(problems, fmt.Sprintf("-parallel %d: want 1..64", *parallel))
+		if *parallel < 1 || *parallel > train.MaxParallel {
+			problems = append(problems, fmt.Sprintf("-parallel %d: want 1..%d", *parallel, train.MaxParallel))
 		}
 		if err := cfg.Validate(); err != nil {
 			problems = append(problems, flagErrors(err))
