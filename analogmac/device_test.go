@@ -420,3 +420,29 @@ func TestBadGainsAndUnbuiltChipRefused(t *testing.T) {
 		t.Errorf("zero Chip: error %v, want one pointing to NewChip", err)
 	}
 }
+
+// TestSpecEqual: Specs are equal by value, not by the memory their
+// pointer fields share, and any field makes a difference.
+func TestSpecEqual(t *testing.T) {
+	a, _ := Preset(KindChip, 1)
+	b, _ := Preset(KindChip, 1)
+	if a.ChipSeed == b.ChipSeed || !a.Equal(b) {
+		t.Fatalf("two presets of chip 1: equal %v", a.Equal(b))
+	}
+	c, _ := Preset(KindChip, 2)
+	if a.Equal(c) {
+		t.Error("chip 1 equals chip 2")
+	}
+	d := b
+	cfg := *b.Chip
+	cfg.ColumnGainStd *= 2
+	d.Chip = &cfg
+	if a.Equal(d) {
+		t.Error("a chip configuration change goes unnoticed")
+	}
+	e := a
+	e.Base, e.Calibration = &b, "sha256:00"
+	if a.Equal(e) {
+		t.Error("a calibrated device equals its base")
+	}
+}

@@ -2,6 +2,7 @@ package analogmac
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -32,6 +33,11 @@ type Spec struct {
 	Base        *Spec  `json:"base,omitempty"`
 	Calibration string `json:"calibration,omitempty"`
 }
+
+// Equal reports whether s and o describe the same device: the same
+// values, whether or not they share the memory their pointer fields point
+// to (a Spec read back from a results file equals the device's own).
+func (s Spec) Equal(o Spec) bool { return reflect.DeepEqual(s, o) }
 
 // Preset returns the named default configuration of a kind: "ideal" with
 // DefaultGain, "mock" with hxtorch's MNIST parameters, "chip" the chip

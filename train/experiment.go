@@ -317,7 +317,7 @@ func (r *runner) checkResume() error {
 	if got := r.dataInfo(); got.Train != res.Data.Train || got.Test != res.Data.Test || got.Classes != res.Data.Classes {
 		return fmt.Errorf("%w: the run used %s with %d/%d samples, this data has %d/%d", ErrMismatch, res.Data.Name, res.Data.Train, res.Data.Test, got.Train, got.Test)
 	}
-	if got := analogmac.Describe(r.opt.InLoop); jsonOf(got) != jsonOf(res.Device) {
+	if got := analogmac.Describe(r.opt.InLoop); !got.Equal(res.Device) {
 		return fmt.Errorf("%w: the run trains with %v, this device is %v", ErrMismatch, res.Device, got)
 	}
 	switch {
@@ -325,7 +325,7 @@ func (r *runner) checkResume() error {
 		return fmt.Errorf("%w: the run has no unseen device, this resume gives one (%v)", ErrMismatch, analogmac.Describe(r.opt.Unseen))
 	case res.UnseenDevice != nil && r.opt.Unseen == nil:
 		return fmt.Errorf("%w: the run also evaluates on the unseen %v: give that device again", ErrMismatch, *res.UnseenDevice)
-	case res.UnseenDevice != nil && jsonOf(analogmac.Describe(r.opt.Unseen)) != jsonOf(*res.UnseenDevice):
+	case res.UnseenDevice != nil && !analogmac.Describe(r.opt.Unseen).Equal(*res.UnseenDevice):
 		return fmt.Errorf("%w: the run's unseen device is %v, this one is %v", ErrMismatch, *res.UnseenDevice, analogmac.Describe(r.opt.Unseen))
 	}
 	if err := r.restoreWeights(); err != nil {

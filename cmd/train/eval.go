@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -75,9 +73,7 @@ func evaluate(ctx context.Context, manifest string, f evalFlags, progress, stdou
 // recorded, else a line that says so and, for a calibrated device, how to
 // get the recorded one: the two accuracies are then not comparable.
 func sameDevice(recorded, measured analogmac.Spec) string {
-	a, errA := json.Marshal(recorded)
-	b, errB := json.Marshal(measured)
-	if errA == nil && errB == nil && bytes.Equal(a, b) {
+	if recorded.Equal(measured) {
 		return ""
 	}
 	line := fmt.Sprintf("note: measured on %s, not on the recorded %s", measured, recorded)
