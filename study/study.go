@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/analogloop/analogloop/analogmac"
@@ -446,51 +445,17 @@ func (r *runner) evalGraphs(net *models.Network) ([]*models.Graph, error) {
 // train.MeasureTrials for the seed derived from (seed, stream, index): the
 // same numbers MeasureTrials gives, on graphs kept per network.
 func (r *runner) trials(ctx context.Context, net *models.Network, d analogmac.Device, n int, stream string, index int, label string) (train.Trials, error) {
-	seed := train.StreamSeed(r.cfg.Train.Seed, stream, index)
 	grs, err := r.evalGraphs(net)
 	if err != nil {
 		return train.Trials{}, err
 	}
-	prog := r.progress(label)
 	defer r.endProgress()
-	accs := make([]float64, n)
-	errs := make([]error, n)
-	next := make(chan int)
-	var mu sync.Mutex
-	done := 0
-	start := time.Now()
-	var wg sync.WaitGroup
-	for _, gr := range grs[:min(len(grs), n)] {
-		wg.Go(func() {
-			for i := range next {
-				c, err := gr.CorrectOn(ctx, d, r.data.Test, analogmac.NewNoiseKeys(train.StreamSeed(seed, "trial", i)), nil)
-				accs[i], errs[i] = float64(c)/float64(r.data.Test.N), err
-				mu.Lock()
-				done++
-				if prog != nil {
-					prog(done, n, 0, float64(done*r.data.Test.N)/time.Since(start).Seconds())
-				}
-				mu.Unlock()
-			}
-		})
+	t, _, err := train.TrialsOn(ctx, grs, d, r.data.Test, train.TrialOptions{
+		N: n, Seed: train.StreamSeed(r.cfg.Train.Seed, stream, index), Progress: r.progress(label)})
+	if ctx.Err() != nil {
+		return train.Trials{}, ctx.Err()
 	}
-	for i := range n {
-		if ctx.Err() != nil {
-			break
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return train.Trials{}, err
-	}
-	if err := errors.Join(errs...); err != nil {
-		return train.Trials{}, err
-	}
-	t := train.Trials{AccuracyStats: export.AccuracyStats{Trials: accs}}
-	t.Mean, t.Std = export.MeanStd(accs)
-	return t, nil
+	return t, err
 }
 
 // idealAccuracy is net on its ideal device: export.IdealAccuracy's number.

@@ -25,12 +25,31 @@ type TrialOptions struct {
 // own noise keys derived from o.Seed, and returns the accuracies with their
 // mean and std, and the images per second evaluated. It only reads net.
 func MeasureTrials(ctx context.Context, net *models.Network, set *datasets.Set, dev analogmac.Device, o TrialOptions) (Trials, float64, error) {
-	t := Trials{AccuracyStats: export.AccuracyStats{Trials: make([]float64, o.N)}}
+	grs := make([]*models.Graph, min(max(o.Parallel, 1), o.N))
+	for i := range grs {
+		gr, err := net.NewGraph(models.GraphOptions{Batch: min(evalBatch, set.N), On: dev})
+		if err != nil {
+			return Trials{}, 0, err
+		}
+		defer gr.Close()
+		grs[i] = gr
+	}
+	t, ips, err := TrialsOn(ctx, grs, dev, set, o)
 	if s := analogmac.Describe(dev); s.ChipSeed != nil {
 		seed := *s.ChipSeed
 		t.Chip = &seed
 	}
-	par := min(max(o.Parallel, 1), o.N)
+	return t, ips, err
+}
+
+// TrialsOn is MeasureTrials on graphs the caller keeps and reuses: as many
+// trials run at once as there are graphs (o.Parallel is not used), each
+// graph running its products on dev (models.Graph.CorrectOn). Trial i
+// draws its noise keys from streamSeed(o.Seed, "trial", i), so the numbers
+// are MeasureTrials' whatever the graphs. The first error stops the
+// trials not yet started and is returned.
+func TrialsOn(ctx context.Context, grs []*models.Graph, dev analogmac.Device, set *datasets.Set, o TrialOptions) (Trials, float64, error) {
+	t := Trials{AccuracyStats: export.AccuracyStats{Trials: make([]float64, o.N)}}
 	start := time.Now()
 	var (
 		mu    sync.Mutex
@@ -39,25 +58,13 @@ func MeasureTrials(ctx context.Context, net *models.Network, set *datasets.Set, 
 	)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range par {
+	for _, gr := range grs[:min(len(grs), o.N)] {
 		wg.Go(func() {
-			ev, err := net.NewGraph(models.GraphOptions{Batch: min(evalBatch, set.N), On: dev})
-			if err != nil {
+			for i := range next {
+				c, err := gr.CorrectOn(ctx, dev, set, analogmac.NewNoiseKeys(streamSeed(o.Seed, "trial", i)), nil)
 				mu.Lock()
 				first = cmpErr(first, err)
-				mu.Unlock()
-				for range next {
-				}
-				return
-			}
-			defer ev.Close()
-			for i := range next {
-				acc, err := Accuracy(ctx, ev, set, analogmac.NewNoiseKeys(streamSeed(o.Seed, "trial", i)))
-				mu.Lock()
-				if err != nil {
-					first = cmpErr(first, err)
-				}
-				t.Trials[i] = acc
+				t.Trials[i] = float64(c) / float64(set.N)
 				done++
 				if o.Progress != nil && err == nil {
 					o.Progress(done, o.N, 0, float64(done*set.N)/time.Since(start).Seconds())
