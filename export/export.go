@@ -44,9 +44,6 @@ func IdealDevice(net *models.Network) *analogmac.Ideal {
 	return &analogmac.Ideal{GainPerSend: net.GainPerSend}
 }
 
-// evalBatch is the batch of the ideal-device evaluations.
-const evalBatch = 500
-
 // IdealAccuracy evaluates net on IdealDevice(net) over set: the value
 // Info.IdealAccuracy wants (with Info.IdealSamples = set.N).
 func IdealAccuracy(ctx context.Context, net *models.Network, set *datasets.Set) (float64, error) {
@@ -54,7 +51,7 @@ func IdealAccuracy(ctx context.Context, net *models.Network, set *datasets.Set) 
 }
 
 func accuracyOn(ctx context.Context, net *models.Network, d analogmac.Device, set *datasets.Set) (float64, error) {
-	gr, err := net.NewGraph(models.GraphOptions{Batch: min(evalBatch, set.N), On: d})
+	gr, err := net.NewEvalGraph(set.N, d)
 	if err != nil {
 		return 0, err
 	}

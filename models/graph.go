@@ -53,6 +53,18 @@ type GraphOptions struct {
 	Gorgonia bool
 }
 
+// EvalBatch is the batch of evaluation graphs: large batches amortise the
+// per-run costs. It is part of what an evaluation's numbers are: the noise
+// keys are drawn run by run, so every evaluation that must reproduce
+// another's (a study's trials, an export's recorded accuracy) uses it.
+const EvalBatch = 500
+
+// NewEvalGraph compiles n for evaluating samples on d: EvalBatch samples
+// per run, or samples when fewer.
+func (n *Network) NewEvalGraph(samples int, d analogmac.Device) (*Graph, error) {
+	return n.NewGraph(GraphOptions{Batch: min(EvalBatch, samples), On: d})
+}
+
 // NewGraph compiles n for o.Batch samples per run on o.On; with o.Train,
 // the graph also computes gradients. Close the graph to free what it
 // programmed on the device.

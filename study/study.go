@@ -405,16 +405,13 @@ func (r *runner) trainGraph() (*models.Graph, *models.Network, error) {
 
 // accuracy evaluates net once on a noise-free device (nil: float mode).
 func accuracy(ctx context.Context, net *models.Network, d analogmac.Device, set *datasets.Set) (float64, error) {
-	gr, err := net.NewGraph(models.GraphOptions{Batch: min(500, set.N), On: d})
+	gr, err := net.NewEvalGraph(set.N, d)
 	if err != nil {
 		return 0, err
 	}
 	defer gr.Close()
 	return train.Accuracy(ctx, gr, set, nil)
 }
-
-// evalBatch is the batch of evaluation graphs, as train's.
-const evalBatch = 500
 
 // evalGraphs copies net's weights into the working network and returns
 // its evaluation graphs, one per parallel trial, built once and run on
@@ -431,7 +428,7 @@ func (r *runner) evalGraphs(net *models.Network) ([]*models.Graph, error) {
 	}
 	if r.evalGrs == nil {
 		for range max(1, r.opt.Parallel) {
-			gr, err := work.NewGraph(models.GraphOptions{Batch: min(evalBatch, r.data.Test.N), On: export.IdealDevice(work)})
+			gr, err := work.NewEvalGraph(r.data.Test.N, export.IdealDevice(work))
 			if err != nil {
 				return nil, err
 			}

@@ -376,7 +376,7 @@ func (r *runner) trainPhase(ctx context.Context, phase string, epochs int, lr fl
 		return err
 	}
 	defer gr.Close()
-	ev, err := r.net.NewGraph(models.GraphOptions{Batch: min(evalBatch, r.data.Test.N), On: dev})
+	ev, err := r.net.NewEvalGraph(r.data.Test.N, dev)
 	if err != nil {
 		return err
 	}
@@ -447,10 +447,6 @@ func throughput(h []EpochStats) float64 {
 	return n / s
 }
 
-// evalBatch is the batch size of evaluation graphs: large batches amortise
-// the per-call costs.
-const evalBatch = 500
-
 // evalFloat measures the float-trained network: in float, on the ideal
 // device, and moved to the in-loop device without retraining; then
 // exports it.
@@ -510,7 +506,7 @@ func (r *runner) evalHIL(ctx context.Context) error {
 
 // once evaluates on a noiseless device (nil: float).
 func (r *runner) once(ctx context.Context, dev analogmac.Device) (float64, error) {
-	ev, err := r.net.NewGraph(models.GraphOptions{Batch: min(evalBatch, r.data.Test.N), On: dev})
+	ev, err := r.net.NewEvalGraph(r.data.Test.N, dev)
 	if err != nil {
 		return 0, err
 	}

@@ -27,7 +27,7 @@ type TrialOptions struct {
 func MeasureTrials(ctx context.Context, net *models.Network, set *datasets.Set, dev analogmac.Device, o TrialOptions) (Trials, float64, error) {
 	grs := make([]*models.Graph, min(max(o.Parallel, 1), o.N))
 	for i := range grs {
-		gr, err := net.NewGraph(models.GraphOptions{Batch: min(evalBatch, set.N), On: dev})
+		gr, err := net.NewEvalGraph(set.N, dev)
 		if err != nil {
 			return Trials{}, 0, err
 		}
