@@ -47,20 +47,7 @@ func IdealDevice(net *models.Network) *analogmac.Ideal {
 // IdealAccuracy evaluates net on IdealDevice(net) over set: the value
 // Info.IdealAccuracy wants (with Info.IdealSamples = set.N).
 func IdealAccuracy(ctx context.Context, net *models.Network, set *datasets.Set) (float64, error) {
-	return accuracyOn(ctx, net, IdealDevice(net), set)
-}
-
-func accuracyOn(ctx context.Context, net *models.Network, d analogmac.Device, set *datasets.Set) (float64, error) {
-	gr, err := net.NewEvalGraph(set.N, d)
-	if err != nil {
-		return 0, err
-	}
-	defer gr.Close()
-	n, err := gr.Correct(ctx, set, nil, nil)
-	if err != nil {
-		return 0, err
-	}
-	return float64(n) / float64(set.N), nil
+	return net.Accuracy(ctx, IdealDevice(net), set)
 }
 
 // CheckAccuracy evaluates net (as returned by Import) on the ideal device
@@ -75,7 +62,7 @@ func (m *Manifest) CheckAccuracy(ctx context.Context, net *models.Network, test 
 			Msg: fmt.Sprintf("%d: ideal_accuracy was measured on the first %d samples, the test set has %d", m.IdealSamples, m.IdealSamples, test.N)}
 	}
 	set := test.Head(m.IdealSamples)
-	acc, err := accuracyOn(ctx, net, &analogmac.Ideal{GainPerSend: m.GainPerSend}, set)
+	acc, err := net.Accuracy(ctx, &analogmac.Ideal{GainPerSend: m.GainPerSend}, set)
 	if err != nil {
 		return 0, &Error{Op: "check accuracy", File: m.path, Err: err}
 	}

@@ -76,3 +76,18 @@ func (gr *Graph) CorrectOn(ctx context.Context, d analogmac.Device, set *dataset
 	}
 	return correct, nil
 }
+
+// Accuracy is the fraction of set that n classifies correctly on the
+// noise-free device d (nil: float mode), on an evaluation graph of its own.
+func (n *Network) Accuracy(ctx context.Context, d analogmac.Device, set *datasets.Set) (float64, error) {
+	gr, err := n.NewEvalGraph(set.N, d)
+	if err != nil {
+		return 0, err
+	}
+	defer gr.Close()
+	c, err := gr.Correct(ctx, set, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	return float64(c) / float64(set.N), nil
+}

@@ -237,7 +237,7 @@ func (r *runner) floatStage(ctx context.Context) error {
 		}
 		r.log.Info("float network trained", "epochs", tc.Epochs, "seconds", round(time.Since(t0).Seconds(), 1))
 		fr.History = hist
-		if fr.Float, err = accuracy(ctx, net, nil, r.data.Test); err != nil {
+		if fr.Float, err = net.Accuracy(ctx, nil, r.data.Test); err != nil {
 			return err
 		}
 		if fr.Ideal, err = r.idealAccuracy(ctx, net); err != nil {
@@ -402,16 +402,6 @@ func (r *runner) trainGraph() (*models.Graph, *models.Network, error) {
 }
 
 // ----------------------------------------------------------- evaluation
-
-// accuracy evaluates net once on a noise-free device (nil: float mode).
-func accuracy(ctx context.Context, net *models.Network, d analogmac.Device, set *datasets.Set) (float64, error) {
-	gr, err := net.NewEvalGraph(set.N, d)
-	if err != nil {
-		return 0, err
-	}
-	defer gr.Close()
-	return train.Accuracy(ctx, gr, set, nil)
-}
 
 // evalGraphs copies net's weights into the working network and returns
 // its evaluation graphs, one per parallel trial, built once and run on
