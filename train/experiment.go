@@ -453,10 +453,10 @@ func throughput(h []EpochStats) float64 {
 func (r *runner) evalFloat(ctx context.Context) error {
 	res := &r.ck.Results
 	var err error
-	if res.Accuracy.Float, err = r.once(ctx, nil); err != nil {
+	if res.Accuracy.Float, err = r.net.Accuracy(ctx, nil, r.data.Test); err != nil {
 		return err
 	}
-	if res.Accuracy.Ideal, err = r.once(ctx, export.IdealDevice(r.net)); err != nil {
+	if res.Accuracy.Ideal, err = r.net.Accuracy(ctx, export.IdealDevice(r.net), r.data.Test); err != nil {
 		return err
 	}
 	if res.Accuracy.ChipDirect, err = r.trials(ctx, "chip_direct", r.opt.InLoop); err != nil {
@@ -489,7 +489,7 @@ func (r *runner) evalHIL(ctx context.Context) error {
 		res.Accuracy.ChipHILOtherChip = nil
 		r.log.Info("no unseen device given: the retrained network is not evaluated on a chip it never saw")
 	}
-	if res.Accuracy.IdealHIL, err = r.once(ctx, export.IdealDevice(r.net)); err != nil {
+	if res.Accuracy.IdealHIL, err = r.net.Accuracy(ctx, export.IdealDevice(r.net), r.data.Test); err != nil {
 		return err
 	}
 	args := []any{"chip_hil_mean", round4(res.Accuracy.ChipHIL.Mean), "chip_hil_std", round4(res.Accuracy.ChipHIL.Std), "ideal", round4(res.Accuracy.IdealHIL)}
@@ -502,16 +502,6 @@ func (r *runner) evalHIL(ctx context.Context) error {
 	}
 	r.ck.Phase = phaseDone
 	return nil
-}
-
-// once evaluates on a noiseless device (nil: float).
-func (r *runner) once(ctx context.Context, dev analogmac.Device) (float64, error) {
-	ev, err := r.net.NewEvalGraph(r.data.Test.N, dev)
-	if err != nil {
-		return 0, err
-	}
-	defer ev.Close()
-	return Accuracy(ctx, ev, r.data.Test, nil)
 }
 
 // trials evaluates on dev Trials times, each with fresh trial-to-trial
