@@ -32,13 +32,43 @@ func NewAdam(lr float64) *Adam { return &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, 
 // would turn NaN into a plausible integer and hide the divergence.
 func NonFinite(params []*Param) error {
 	for _, p := range params {
-		for i, v := range p.Data() {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return fmt.Errorf("parameter %s[%d] = %v", p.Name, i, v)
-			}
+		if i := firstNonFinite(p.Data()); i >= 0 {
+			return fmt.Errorf("parameter %s[%d] = %v", p.Name, i, p.Data()[i])
 		}
 	}
 	return nil
+}
+
+// firstNonFinite returns the index of the first NaN or infinity in v, or
+// -1. It runs after every training step over every weight, so it tests a
+// block at a time without a branch per value: v - v is 0 for a finite v
+// and NaN otherwise, and a sum of them is NaN as soon as one is; only a
+// block whose sum is not 0 is searched value by value.
+func firstNonFinite(v []float32) int {
+	const block = 256
+	for lo := 0; lo < len(v); lo += block {
+		b := v[lo:min(lo+block, len(v))]
+		var s0, s1, s2, s3 float32
+		i := 0
+		for ; i+4 <= len(b); i += 4 {
+			s0 += b[i] - b[i]
+			s1 += b[i+1] - b[i+1]
+			s2 += b[i+2] - b[i+2]
+			s3 += b[i+3] - b[i+3]
+		}
+		for ; i < len(b); i++ {
+			s0 += b[i] - b[i]
+		}
+		if s0+s1+s2+s3 == 0 {
+			continue
+		}
+		for j, x := range b {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return lo + j
+			}
+		}
+	}
+	return -1
 }
 
 // Update applies one step to params given their gradients (same order every

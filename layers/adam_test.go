@@ -74,3 +74,41 @@ func TestAdamStepMatchesScalarLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstNonFinite puts one NaN or infinity at every position of
+// slices of lengths around the block size, beside large finite values,
+// and checks the index against a plain scan.
+func TestFirstNonFinite(t *testing.T) {
+	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	for _, n := range []int{0, 1, 3, 255, 256, 257, 1000} {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(i%7-3) * (math.MaxFloat32 / 4)
+		}
+		if got := firstNonFinite(v); got != -1 {
+			t.Fatalf("n=%d, all finite: got %d, want -1", n, got)
+		}
+		for i := range v {
+			for _, x := range bad {
+				old := v[i]
+				v[i] = x
+				if got := firstNonFinite(v); got != i {
+					t.Fatalf("n=%d, %v at %d: got %d", n, x, i, got)
+				}
+				v[i] = old
+			}
+		}
+	}
+}
+
+func BenchmarkNonFinite(b *testing.B) {
+	v := make([]float32, 500*128)
+	for i := range v {
+		v[i] = float32(i) / 7
+	}
+	for b.Loop() {
+		if firstNonFinite(v) != -1 {
+			b.Fatal("non-finite")
+		}
+	}
+}
