@@ -488,18 +488,22 @@ func (r *Runner) backward(n *node, dev bool) {
 // the columns right of them and the rows below them in Go.
 func transpose(t, w []float32, rows, cols, r0, r1 int) {
 	ri, cj := transposeVector(t, w, rows, cols, r0, r1)
-	transposeLoop(t, w, rows, cols, r0, r0+ri, cj, cols)
-	transposeLoop(t, w, rows, cols, r0+ri, r1, 0, cols)
+	for i := r0; i < r0+ri; i++ {
+		for j := cj; j < cols; j++ {
+			t[j*rows+i] = w[i*cols+j]
+		}
+	}
+	transposeLoop(t, w, rows, cols, r0+ri, r1)
 }
 
-// transposeLoop transposes rows [r0, r1) x columns [c0, c1) of w into t,
-// in blocks that stay in the cache.
-func transposeLoop(t, w []float32, rows, cols, r0, r1, c0, c1 int) {
+// transposeLoop transposes rows [r0, r1) of w into t, in blocks that stay
+// in the cache.
+func transposeLoop(t, w []float32, rows, cols, r0, r1 int) {
 	const bs = 16
 	for i0 := r0; i0 < r1; i0 += bs {
 		i1 := min(i0+bs, r1)
-		for j0 := c0; j0 < c1; j0 += bs {
-			j1 := min(j0+bs, c1)
+		for j0 := 0; j0 < cols; j0 += bs {
+			j1 := min(j0+bs, cols)
 			for i := i0; i < i1; i++ {
 				src := w[i*cols+j0 : i*cols+j1]
 				for j, v := range src {
