@@ -77,32 +77,67 @@ func im2col[T float32 | uint8](g Geometry, cols, x []T, batch int) {
 // im2colBytes is im2col for patch rows of at most 16 values (a 10x10 kernel
 // over one channel: 10): each image is first copied into the middle of a
 // zero-padded one (pad, reused; its border stays zero), so that every
-// patch row is a plain copy of two overlapping 8-value words, without a
-// call of copy or a test for the border.
+// patch row is a plain copy without a call of copy or a test for the
+// border. A patch's rows follow each other in cols, and so do the
+// patches: cutPatches copies each row as one 16-value word, whose spill
+// past the row the next row overwrites; only where the last word would
+// run past the end of cols (or of pad) do rows take two overlapping
+// 8-value words.
 func im2colBytes[T float32 | uint8](g Geometry, cols, x []T, batch int, pad []T) {
 	rowLen := g.Kernel * g.C
 	wp := (g.W + 2*g.Pad) * g.C // a padded row
 	line := g.W * g.C
+	step := g.Stride * g.C // from one patch to the next in pad
+	// The end of a band's last word, from its first patch, in cols and in
+	// pad.
+	outEnd := (g.OutW-1)*g.PatchRows + (g.Kernel-1)*rowLen + 16
+	srcEnd := (g.OutW-1)*step + (g.Kernel-1)*wp + 16
 	for b := 0; b < batch; b++ {
 		img := x[b*g.InputsPerSample:][:g.InputsPerSample]
-		for y := 0; y < g.H; y++ {
-			copy(pad[(y+g.Pad)*wp+g.Pad*g.C:][:line], img[y*line:][:line])
+		out := cols[b*g.Patches*g.PatchRows:]
+		if im2colImageVector(g, out, img, pad) {
+			continue
 		}
-		out := cols[b*g.Patches*g.PatchRows:][:g.Patches*g.PatchRows]
+		for y := 0; y < g.H; y++ {
+			copyLine(pad[(y+g.Pad)*wp+g.Pad*g.C:][:line], img[y*line:][:line])
+		}
 		for oy := 0; oy < g.OutH; oy++ {
+			o, src := out[oy*g.OutW*g.PatchRows:], pad[oy*g.Stride*wp:]
+			if outEnd <= len(o) && srcEnd <= len(src) {
+				cutPatches(o[:outEnd], src[:srcEnd], g.OutW, g.PatchRows, step, g.Kernel, rowLen, wp)
+				continue
+			}
 			for ox := 0; ox < g.OutW; ox++ {
-				patch := out[(oy*g.OutW+ox)*g.PatchRows:][:g.PatchRows]
-				src := pad[(oy*g.Stride*wp)+ox*g.Stride*g.C:]
+				patch := o[ox*g.PatchRows:][:g.PatchRows]
+				s := src[ox*step:]
 				for ky := 0; ky < g.Kernel; ky++ {
-					copySmall(patch[ky*rowLen:][:rowLen], src[ky*wp:][:rowLen])
+					copySmall(patch[ky*rowLen:][:rowLen], s[ky*wp:][:rowLen])
 				}
 			}
 		}
 	}
 }
 
-// padSize is the size of im2colBytes's padded image.
-func (g Geometry) padSize() int { return (g.H + 2*g.Pad) * (g.W + 2*g.Pad) * g.C }
+// cutPatches copies a band of n patches of k rows from src (rows wp
+// apart, patches step apart) into out (patches pr apart, rows rowLen
+// apart), each row as one 16-value word; out and src hold every word. A
+// function of its own so that its loop counters stay in registers.
+//
+//go:noinline
+func cutPatches[T float32 | uint8](out, src []T, n, pr, step, k, rowLen, wp int) {
+	last := (k - 1) * wp
+	for p := 0; p < n; p++ {
+		o, s := out[p*pr:], src[p*step:][:last+16]
+		for ky := 0; ky <= last; ky += wp {
+			*(*[16]T)(o) = *(*[16]T)(s[ky:])
+			o = o[rowLen:]
+		}
+	}
+}
+
+// padSize is the size of im2colBytes's padded image, with room for the
+// 16-value word of the last patch row.
+func (g Geometry) padSize() int { return (g.H+2*g.Pad)*(g.W+2*g.Pad)*g.C + 16 }
 
 // copySmall copies up to 16 values without calling memmove.
 func copySmall[T float32 | uint8](dst, src []T) {
@@ -115,6 +150,18 @@ func copySmall[T float32 | uint8](dst, src []T) {
 	for i, v := range src {
 		dst[i] = v
 	}
+}
+
+// copyLine copies an image row into the padded image: 16 to 32 values
+// (MNIST's 28) as two overlapping 16-value words, others with copy.
+func copyLine[T float32 | uint8](dst, src []T) {
+	n := len(src)
+	if n < 16 || n > 32 {
+		copy(dst, src)
+		return
+	}
+	*(*[16]T)(dst) = *(*[16]T)(src)
+	*(*[16]T)(dst[n-16:]) = *(*[16]T)(src[n-16:])
 }
 
 // Col2Im adds patch gradients back onto the images: the adjoint of Im2Col.

@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package layers
+
+func im2colImageVector[T float32 | uint8](g Geometry, out, img, pad []T) bool { return false }
