@@ -30,3 +30,6 @@ func im2colImageVector[T float32 | uint8](g Geometry, out, img, pad []T) bool {
 	cutPatches16((*uint8)(unsafe.Pointer(unsafe.SliceData(out))), p, g.OutH, g.Stride*wp, g.OutW, g.PatchRows, g.Stride*g.C, g.Kernel, rowLen, wp)
 	return true
 }
+
+// vectorIm2col: im2colImageVector cuts images of bytes.
+const vectorIm2col = true
