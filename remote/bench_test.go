@@ -25,8 +25,8 @@ import (
 //
 // Server and clients share the machine's processors, as they do when
 // chipd and trainers run as processes on one host. With BENCH_CHIPD=ADDR
-// the remote training benchmark uses the chipd at ADDR (serving chip 1)
-// instead of a server in the benchmark's process.
+// the remote training benchmark and BenchmarkRoundTrip use the chipd at
+// ADDR (serving chip 1) instead of a server in the benchmark's process.
 
 // mnistLayers are the three analog layers of the MNIST network as one
 // forward pass of a batch of 100 images runs them: the convolution's 25
