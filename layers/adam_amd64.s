@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "block16_amd64.h"
 
 // func adam512(w, grad, mom, vel *float32, n int, c *[5]float32)
 //
@@ -34,19 +35,8 @@ TEXT ·adam512(SB), NOSPLIT, $0-48
 	XORQ AX, AX
 
 loop:
-	MOVQ CX, DX
-	SUBQ AX, DX
-	JLE  done
-	CMPQ DX, $16
-	JLT  tail
-	KXNORW K1, K1, K1
-	JMP  body
-tail:
-	MOVL $0xffff, BX
-	BZHIL DX, BX, BX
-	KMOVW BX, K1
+	BLOCK16(done)
 
-body:
 	VMOVUPS.Z (SI)(AX*4), K1, Z0   // g
 	VMOVUPS.Z (R8)(AX*4), K1, Z1   // m
 	VMOVUPS.Z (R9)(AX*4), K1, Z2   // v

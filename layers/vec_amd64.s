@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "block16_amd64.h"
 
 // func toInputs512(dst *uint8, src *float32, n int) int
 //
@@ -17,18 +18,7 @@ TEXT ·toInputs512(SB), NOSPLIT, $0-32
 	MOVL $31, DX
 	VPBROADCASTD DX, Z31
 loop:
-	MOVQ CX, DX
-	SUBQ AX, DX
-	JLE  done
-	CMPQ DX, $16
-	JLT  tail
-	KXNORW K1, K1, K1
-	JMP  body
-tail:
-	MOVL $0xffff, BX
-	BZHIL DX, BX, BX
-	KMOVW BX, K1
-body:
+	BLOCK16(done)
 	VMOVUPS.Z (SI)(AX*4), K1, Z0
 	VCVTTPS2DQ Z0, Z1
 	VCVTDQ2PS Z1, Z2
@@ -110,18 +100,7 @@ TEXT ·quantize512(SB), NOSPLIT, $0-32
 	VPXORD Z27, Z27, Z27
 	XORQ AX, AX
 loop:
-	MOVQ CX, DX
-	SUBQ AX, DX
-	JLE  done
-	CMPQ DX, $16
-	JLT  tail
-	KXNORW K1, K1, K1
-	JMP  body
-tail:
-	MOVL $0xffff, BX
-	BZHIL DX, BX, BX
-	KMOVW BX, K1
-body:
+	BLOCK16(done)
 	VMOVUPS.Z (SI)(AX*4), K1, Z0
 	VPANDD Z28, Z0, Z1
 	VCMPPS $1, Z29, Z1, K1, K2   // |v| < 63.5 (NaN is not)
@@ -154,18 +133,6 @@ done:
 // mask. Go's min and max return NaN for a NaN operand: Intel's MINPS and
 // MAXPS return their second operand when either is NaN, so the variable
 // goes second (Go syntax: first).
-
-// Sets K1 to the lanes of the block at AX below CX (n); jumps to done at
-// the end. Uses DX, BX.
-#define BLOCK16(done) \
-	MOVQ CX, DX; \
-	SUBQ AX, DX; \
-	JLE  done; \
-	MOVL $0xffff, BX; \
-	CMPQ DX, $16; \
-	JGE  2(PC); \
-	BZHIL DX, BX, BX; \
-	KMOVW BX, K1
 
 // func clamp512(y *float32, n int)
 //
