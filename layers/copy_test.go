@@ -130,21 +130,29 @@ func im2colGeometries(t *testing.T) []Geometry {
 	return gs
 }
 
+// im2colCase returns random images of a batch, as bytes and as float32
+// bit patterns, and the reference patches of each.
+func im2colCase(rng *rand.Rand, g Geometry, batch int) (x8 []uint8, x []float32, want8 []uint8, want []float32) {
+	x8 = make([]uint8, batch*g.InputsPerSample)
+	for i := range x8 {
+		x8[i] = uint8(rng.Uint32())
+	}
+	x = make([]float32, len(x8))
+	randomBits(rng, x)
+	n := batch * g.Patches * g.PatchRows
+	want8, want = make([]uint8, n), make([]float32, n)
+	refIm2col(g, want8, x8, batch)
+	refIm2col(g, want, x, batch)
+	return x8, x, want8, want
+}
+
 func TestIm2colMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 3))
 	for _, g := range im2colGeometries(t) {
 		for _, batch := range []int{1, 2, 5} {
-			x8 := make([]uint8, batch*g.InputsPerSample)
-			for i := range x8 {
-				x8[i] = uint8(rng.Uint32())
-			}
-			x := make([]float32, len(x8))
-			randomBits(rng, x)
-			n := batch * g.Patches * g.PatchRows
-			want8, got8 := make([]uint8, n), make([]uint8, n)
-			want, got := make([]float32, n), make([]float32, n)
-			refIm2col(g, want8, x8, batch)
-			refIm2col(g, want, x, batch)
+			x8, x, want8, want := im2colCase(rng, g, batch)
+			n := len(want)
+			got8, got := make([]uint8, n), make([]float32, n)
 			for i := range got8 {
 				got8[i] = 0xa5 // must all be overwritten
 				got[i] = math.Float32frombits(0x7fc0dead)
@@ -172,16 +180,8 @@ func TestIm2colBodyMatchesReference(t *testing.T) {
 		var b8 im2colBody[uint8]
 		var bf im2colBody[float32]
 		for _, batch := range []int{1, 3, 13, 100} {
-			x8 := make([]uint8, batch*g.InputsPerSample)
-			for i := range x8 {
-				x8[i] = uint8(rng.Uint32())
-			}
-			x := make([]float32, len(x8))
-			randomBits(rng, x)
-			n := batch * g.Patches * g.PatchRows
-			want8, want := make([]uint8, n), make([]float32, n)
-			refIm2col(g, want8, x8, batch)
-			refIm2col(g, want, x, batch)
+			x8, x, want8, want := im2colCase(rng, g, batch)
+			n := len(want)
 			const guard = 64
 			buf8, buf := make([]uint8, n+guard), make([]float32, n+guard)
 			for i := range buf8 {
