@@ -77,10 +77,7 @@ func rowsAsm512(a *operand, r0, r1, n, k int, alpha float32, b []float32, ldb in
 	u8 := a.u8 != nil
 	cp := unsafe.Pointer(unsafe.SliceData(c))
 	for l0 := 0; l0 < k; {
-		l1 := min(k, l0+kBlock)
-		if k-l1 < kBlock/2 {
-			l1 = k
-		}
+		l1 := kBlockEnd(l0, k)
 		t.k = uintptr(l1 - l0)
 		t.acc = 0
 		if l0 > 0 {
@@ -159,10 +156,7 @@ func rowsAsm(a *operand, r0, r1, n, k int, alpha float32, b []float32, ldb int, 
 	cp := unsafe.Pointer(unsafe.SliceData(c))
 	n16 := n &^ 15
 	for l0 := 0; l0 < k; {
-		l1 := min(k, l0+kBlock)
-		if k-l1 < kBlock/2 {
-			l1 = k
-		}
+		l1 := kBlockEnd(l0, k)
 		t.k = uintptr(l1 - l0)
 		t.acc = 0
 		if l0 > 0 {
@@ -223,3 +217,12 @@ func rowsAsm(a *operand, r0, r1, n, k int, alpha float32, b []float32, ldb int, 
 
 // kBlock is the number of steps of a long sum done at a time.
 const kBlock = 128
+
+// kBlockEnd is where the block of a long sum of k steps that starts at l0
+// ends: kBlock steps on, or k when less than half a block would remain.
+func kBlockEnd(l0, k int) int {
+	if l1 := min(k, l0+kBlock); k-l1 >= kBlock/2 {
+		return l1
+	}
+	return k
+}
