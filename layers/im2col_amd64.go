@@ -17,7 +17,7 @@ func cutPatches16(out, src *uint8, bands, bandStep, n, pr, step, k, rowLen, wp i
 func im2colImageVector[T float32 | uint8](g Geometry, out, img, pad []T) bool {
 	var z T
 	rowLen, wp, line := g.Kernel*g.C, (g.W+2*g.Pad)*g.C, g.W*g.C
-	if unsafe.Sizeof(z) != 1 || line < 16 || rowLen > 16 || len(out) < g.Patches*g.PatchRows-rowLen+16 {
+	if unsafe.Sizeof(z) != 1 || !vectorIm2colFits(g) || len(out) < g.Patches*g.PatchRows-rowLen+16 {
 		return false
 	}
 	// The last bytes the kernels touch, which pad's slack and the test
@@ -31,5 +31,6 @@ func im2colImageVector[T float32 | uint8](g Geometry, out, img, pad []T) bool {
 	return true
 }
 
-// vectorIm2col: im2colImageVector cuts images of bytes.
-const vectorIm2col = true
+// vectorIm2colFits reports whether im2colImageVector takes images of g:
+// patch rows of at most 16 values, image rows of at least 16.
+func vectorIm2colFits(g Geometry) bool { return g.Kernel*g.C <= 16 && g.W*g.C >= 16 }

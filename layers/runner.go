@@ -131,7 +131,7 @@ type im2colBody[T float32 | uint8] struct {
 func (b *im2colBody[T]) cut() {
 	b.parts = min(b.batch, 4*par.Procs())
 	var z T
-	if g := b.g; vectorIm2col && unsafe.Sizeof(z) == 1 && g.Kernel*g.C <= 16 && g.W*g.C >= 16 {
+	if unsafe.Sizeof(z) == 1 && vectorIm2colFits(b.g) {
 		b.parts = max(1, min(b.parts, b.batch*b.g.Patches*b.g.PatchRows/(256<<10)))
 	}
 	for len(b.pads) < b.parts {
