@@ -111,6 +111,15 @@ func BenchmarkLoopbackForward(b *testing.B) {
 	}
 }
 
+// benchServer is the address of the chipd at BENCH_CHIPD, or else of a
+// server of the device kind and chip started in the benchmark's process.
+func benchServer(b *testing.B, kind string, chip uint64) string {
+	if addr := os.Getenv("BENCH_CHIPD"); addr != "" {
+		return addr
+	}
+	return chipservertest.Start(b, "", chipserver.Config{Device: device(b, kind, chip)}).Addr
+}
+
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // BenchmarkHILTraining: in-the-loop training of the MNIST network (batch
@@ -122,10 +131,7 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 func BenchmarkHILTraining(b *testing.B) {
 	set := datasetstest.Digits(2000, 1)
 	cfg := train.DefaultConfig()
-	addr := os.Getenv("BENCH_CHIPD")
-	if addr == "" {
-		addr = chipservertest.Start(b, "", chipserver.Config{Device: device(b, "chip", 1)}).Addr
-	}
+	addr := benchServer(b, "chip", 1)
 	type trainer struct {
 		gr   *models.Graph
 		adam *layers.Adam

@@ -2,23 +2,16 @@ package remote_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/analogloop/analogloop/analogmac"
-	"github.com/analogloop/analogloop/chipserver"
-	"github.com/analogloop/analogloop/chipserver/chipservertest"
 )
 
 // BenchmarkRoundTrip: the smallest run (1 x 1, batch 1) through a server
 // on loopback: the fixed cost of one call. With BENCH_CHIPD=ADDR it goes to
 // the chipd at ADDR instead of a server in the benchmark's process.
 func BenchmarkRoundTrip(b *testing.B) {
-	addr := os.Getenv("BENCH_CHIPD")
-	if addr == "" {
-		addr = chipservertest.Start(b, "", chipserver.Config{Device: device(b, "ideal", 0)}).Addr
-	}
-	d := dial(b, remoteOpts(addr))
+	d := dial(b, remoteOpts(benchServer(b, "ideal", 0)))
 	p, err := d.Program(context.Background(), analogmac.Matrix{Rows: 1, Cols: 1, Weights: []int8{1}, Sends: 1})
 	if err != nil {
 		b.Fatal(err)
