@@ -142,11 +142,14 @@
 // every row block (internal/sgemm, straight from the uint8 inputs, with the
 // float32 arithmetic of gonum's Gemm bit for bit, so the chip's sums are
 // what they always were), then, chunk by chunk while the sums are in the
-// cache, the noise (SplitMix64 and the ziggurat; on AVX-512 eight draws at
-// a time and the edge tests in the same routine) and the digitisation (on
-// AVX-512 eight outputs at a time, the scalar loops' float64 arithmetic
-// operation by operation). Runs allocate nothing. Every output is the same
-// as before these optimisations: a copy of the old engine in the tests
-// checks it, and with the build tag purego the plain Go loops run.
-// BenchmarkMatMul compares the devices.
+// cache, the noise (SplitMix64 and the Box-Muller transform, counter
+// based, in float32; on AVX-512 32 numbers at a time, the same numbers bit
+// for bit) and the digitisation (on AVX-512 eight outputs at a time, the
+// scalar loops' float64 arithmetic operation by operation). Runs allocate
+// nothing. With the build tag purego the plain Go loops run, with the same
+// outputs. The products' sums are what they were before these
+// optimisations (a copy of the old engine in the tests checks the whole
+// data path against today's noise). BenchmarkMatMul compares the devices;
+// BenchmarkChipOverIdeal times the Chip against Ideal on the same product
+// in turn.
 package analogmac

@@ -15,10 +15,11 @@ import (
 
 // refRun is the data path as it was before the engine was optimised
 // (commit ddaf8e2): inputs converted to float32, one gonum Gemm per row
-// block over the whole batch, then the digitisation loops, serially. The
-// optimised engine must give exactly its outputs: the default training
-// run's results depend on every bit, and for the chip the order of the
-// float32 sums is part of the definition.
+// block over the whole batch, then the digitisation loops, serially, with
+// the noise of noise.go drawn row block by row block. The optimised engine
+// must give exactly its outputs: the default training run's results depend
+// on every bit, and for the chip the order of the float32 sums is part of
+// the definition.
 func refRun(p *program, x []uint8, batch int, seed uint64) []int8 {
 	s := Shape{Batch: batch, Rows: p.m.Rows, Cols: p.m.Cols}
 	xf := make([]float32, len(x))

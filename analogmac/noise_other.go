@@ -2,6 +2,6 @@
 
 package analogmac
 
-func (n *normals) fillFast([]float64) int { return 0 }
+func (n *normals) fillGroups([]float64) int { return 0 }
 
 func vectorNoise() bool { return false }
