@@ -308,7 +308,7 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 		}
 		var r *chipv1.RunResponse
 		err := d.do(ctx, func(c context.Context) (err error) {
-			r, err = d.api.Run(c, req, grpc.ForceCodecV2(wirecodec.RunInto(bytesOf(dst))))
+			r, err = d.run(c, req, bytesOf(dst))
 			return err
 		})
 		code := status.Code(err)
@@ -350,4 +350,18 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 		}
 		return d.err(err)
 	}
+}
+
+// run makes one attempt of a run: on a stream when the server offers them,
+// else (or when the server turns out not to implement them) as a Run call.
+func (d *Device) run(ctx context.Context, req *chipv1.RunRequest, dst []byte) (*chipv1.RunResponse, error) {
+	if d.useStream.Load() {
+		r, err := d.streamRun(ctx, req, dst)
+		if status.Code(err) != codes.Unimplemented {
+			return r, err
+		}
+		d.useStream.Store(false)
+		d.log.Info("the server does not implement RunStream after all: using Run")
+	}
+	return d.api.Run(ctx, req, grpc.ForceCodecV2(wirecodec.RunInto(dst)))
 }

@@ -109,6 +109,26 @@ type runInto struct {
 	dst []byte
 }
 
+// StreamInto is RunInto for a client's stream of runs (RunStream): Set
+// names the destination of the next response before it is received. One
+// run at a time: Set and the stream's RecvMsg are called by the goroutine
+// that makes the run, which is the goroutine that decodes (grpc decodes a
+// stream's message in RecvMsg). Pass it with grpc.ForceCodecV2 when the
+// stream is opened.
+type StreamInto struct {
+	Codec
+	dst []byte
+}
+
+// Set makes the next response's outputs decode into dst (nil: into a new
+// slice).
+func (c *StreamInto) Set(dst []byte) { c.dst = dst }
+
+// Unmarshal implements encoding.CodecV2.
+func (c *StreamInto) Unmarshal(data mem.BufferSlice, v any) error {
+	return runInto{dst: c.dst}.Unmarshal(data, v)
+}
+
 // runOutputs is RunResponse.outputs' field number.
 const runOutputs = 1
 

@@ -1,0 +1,172 @@
+package remote_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/analogloop/analogloop/analogmac"
+	"github.com/analogloop/analogloop/chipserver"
+	"github.com/analogloop/analogloop/chipserver/chipservertest"
+	"github.com/analogloop/analogloop/remote"
+)
+
+// TestRunStreams: against a server that offers RunStream the runs go on
+// streams, one per run in flight, kept between runs; with NoStream, or
+// against a server that does not list the feature (as the Python example
+// server), they are Run calls. Either way every output, from 8 goroutines
+// running at once, equals the local device's, and an invalid input is
+// refused naming it without spoiling the runs after it.
+func TestRunStreams(t *testing.T) {
+	ctx := context.Background()
+	local := device(t, "chip", 4)
+	on := chipservertest.Start(t, "", chipserver.Config{Device: device(t, "chip", 4)})
+	off := chipservertest.Start(t, "", chipserver.Config{Device: device(t, "chip", 4), NoRunStream: true})
+	r := rand.New(rand.NewPCG(4, 4))
+	m := randMatrix(r, 150, 20, 3, analogmac.Placement{})
+	lp, err := local.Program(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, runs, batch = 8, 10, 3
+	xs := make([][]uint8, goroutines*runs)
+	want := make([][]int8, len(xs))
+	for i := range xs {
+		xs[i] = randInputs(r, batch*m.Rows)
+		want[i] = make([]int8, batch*m.Cols)
+		if err := lp.Run(ctx, want[i], xs[i], batch, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		o       remote.Options
+		streams bool
+	}{
+		{"streams", remote.Options{Addr: on.Addr}, true},
+		{"NoStream", remote.Options{Addr: on.Addr, NoStream: true}, false},
+		{"server without streams", remote.Options{Addr: off.Addr}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := dial(t, c.o)
+			p, err := d.Program(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for g := range goroutines {
+				wg.Go(func() {
+					got := make([]int8, batch*m.Cols)
+					for i := g; i < len(xs); i += goroutines {
+						if err := p.Run(ctx, got, xs[i], batch, uint64(i)); err != nil {
+							t.Error(err)
+							return
+						}
+						if !slices.Equal(got, want[i]) {
+							t.Errorf("run %d differs from the local device's", i)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			bad := slices.Clone(xs[0])
+			bad[m.Rows+7] = 32
+			var ae *analogmac.ArgError
+			got := make([]int8, batch*m.Cols)
+			if err := p.Run(ctx, got, bad, batch, 0); !errors.As(err, &ae) || ae.Field != "inputs[1][7]" {
+				t.Errorf("input 32: %v", err)
+			}
+			if err := p.Run(ctx, got, xs[0], batch, 0); err != nil || !slices.Equal(got, want[0]) {
+				t.Errorf("the run after a refused one: %v", err)
+			}
+			st := d.Stats()
+			if st.Runs != goroutines*runs+1 {
+				t.Errorf("%d runs counted, want %d", st.Runs, goroutines*runs+1)
+			}
+			switch {
+			case c.streams && (st.Streams < 2 || st.Streams > goroutines+1):
+				// 8 in flight at most, plus the one the refusal ended.
+				t.Errorf("%d streams for %d goroutines: want 2..%d", st.Streams, goroutines, goroutines+1)
+			case !c.streams && st.Streams != 0:
+				t.Errorf("%d streams opened, want Run calls", st.Streams)
+			}
+		})
+	}
+}
+
+// slow is a device whose runs wait until released (or their context ends).
+type slow struct {
+	analogmac.Device
+	release chan struct{}
+}
+
+func (s *slow) Program(ctx context.Context, m analogmac.Matrix) (analogmac.Program, error) {
+	p, err := s.Device.Program(ctx, m)
+	return &slowProgram{p, s}, err
+}
+
+type slowProgram struct {
+	analogmac.Program
+	s *slow
+}
+
+func (p *slowProgram) Run(ctx context.Context, dst []int8, x []uint8, batch int, key uint64) error {
+	select {
+	case <-p.s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return p.Program.Run(ctx, dst, x, batch, key)
+}
+
+// TestRunStreamDeadline: a run on a stream that the server does not answer
+// within the call's deadline is abandoned (its stream cancelled) and
+// retried until the wait is over, then fails as unavailable; the caller's
+// cancellation ends it at once; once the server answers again, runs go on
+// new streams.
+func TestRunStreamDeadline(t *testing.T) {
+	ctx := context.Background()
+	s := &slow{Device: device(t, "ideal", 0), release: make(chan struct{})}
+	srv := chipservertest.Start(t, "", chipserver.Config{Device: s})
+	d := dial(t, remote.Options{Addr: srv.Addr, CallTimeout: 100 * time.Millisecond, Wait: 400 * time.Millisecond})
+	p, err := d.Program(ctx, analogmac.Matrix{Rows: 1, Cols: 1, Sends: 1, Weights: []int8{2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]int8, 1)
+	start := time.Now()
+	err = p.Run(ctx, dst, []uint8{3}, 1, 0)
+	if !errors.Is(err, analogmac.ErrUnavailable) || !strings.Contains(err.Error(), "DeadlineExceeded") {
+		t.Errorf("unanswered run: %v, want ErrUnavailable after DeadlineExceeded", err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("the unanswered run took %s", el)
+	}
+	if st := d.Stats(); st.Retries == 0 || st.Streams < 2 {
+		t.Errorf("stats %+v: want retries, each on a new stream", st)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { time.Sleep(30 * time.Millisecond); cancel() }()
+	if err := p.Run(cctx, dst, []uint8{3}, 1, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled run: %v", err)
+	}
+	close(s.release)
+	before := d.Stats().Streams
+	lp, _ := device(t, "ideal", 0).Program(ctx, analogmac.Matrix{Rows: 1, Cols: 1, Sends: 1, Weights: []int8{2}})
+	want := make([]int8, 1)
+	if err := lp.Run(ctx, want, []uint8{3}, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	dst[0] = 99
+	if err := p.Run(ctx, dst, []uint8{3}, 1, 0); err != nil || dst[0] != want[0] {
+		t.Errorf("run once the server answers: %v, %v; want %v", dst, err, want)
+	}
+	if d.Stats().Streams != before+1 {
+		t.Error("the run after abandoned ones did not open a new stream")
+	}
+}
