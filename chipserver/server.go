@@ -33,8 +33,12 @@ import (
 // Protocol is the protocol a Server speaks: chip.proto's package.
 const Protocol = "analogloop.chip.v1"
 
-// FeatureRunStream is the optional RunStream call, as Describe lists it.
-const FeatureRunStream = "run_stream"
+// The optional parts of the protocol, as Describe lists them: the
+// RunStream call, and RunRequest.sparse_inputs.
+const (
+	FeatureRunStream    = "run_stream"
+	FeatureSparseInputs = "sparse_inputs"
+)
 
 // Defaults of Config's limits.
 const (
@@ -82,6 +86,9 @@ type Config struct {
 	// (the call still works): clients then use Run, as with a server
 	// that implements only the plain protocol. For tests and comparisons.
 	NoRunStream bool
+	// NoSparseInputs leaves sparse_inputs out of the features (requests
+	// that use them are still answered): clients then send plain inputs.
+	NoSparseInputs bool
 }
 
 // Server serves one device over the chip protocol (chip.proto). Create it
@@ -356,10 +363,14 @@ func (s *Server) Describe(ctx context.Context, _ *chipv1.DescribeRequest) (*chip
 
 // features are the optional parts of the protocol Describe lists.
 func (s *Server) features() []string {
-	if s.cfg.NoRunStream {
-		return nil
+	var f []string
+	if !s.cfg.NoRunStream {
+		f = append(f, FeatureRunStream)
 	}
-	return []string{FeatureRunStream}
+	if !s.cfg.NoSparseInputs {
+		f = append(f, FeatureSparseInputs)
+	}
+	return f
 }
 
 // OpenSession implements the protocol.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -20,6 +21,13 @@ import (
 
 // framing is room left in a message for everything but its bytes fields.
 const framing = 256
+
+// minSparse is the fewest inputs sent in sparse form: below, the bytes
+// saved are too few to matter.
+const minSparse = 256
+
+// sparseBufs are buffers for the sparse form of a run's inputs.
+var sparseBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // program is a weight matrix programmed on the server. It keeps its
 // current weights, so that it can program them again when the server has
@@ -279,6 +287,17 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 	if err := d.checkSize("outputs", len(dst)); err != nil {
 		return err
 	}
+	// The inputs in sparse form when that is shorter, encoded once for
+	// every attempt of this run.
+	inputs, sparse := x, []byte(nil)
+	if d.useSparse.Load() && len(x) >= minSparse {
+		buf := sparseBufs.Get().(*[]byte)
+		defer sparseBufs.Put(buf)
+		*buf = wirecodec.AppendSparse((*buf)[:0], x)
+		if len(*buf) < len(x) {
+			inputs, sparse = nil, *buf
+		}
+	}
 	for tries := 0; ; tries++ {
 		if err := p.mu.lock(ctx); err != nil {
 			return err
@@ -292,7 +311,7 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 			return d.err(err)
 		}
 		gen := p.gen
-		req := &chipv1.RunRequest{Session: d.sessionID(), Program: p.id, Version: p.version, Batch: uint32(batch), Inputs: x, NoiseKey: noise}
+		req := &chipv1.RunRequest{Session: d.sessionID(), Program: p.id, Version: p.version, Batch: uint32(batch), Inputs: inputs, SparseInputs: sparse, NoiseKey: noise}
 		locked := true
 		if req.Update = p.pending(); req.Update == nil {
 			// Nothing to change on the server: let other runs go.
@@ -330,6 +349,9 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 				copy(out, r.Outputs) // the codec decodes them into dst
 			}
 			d.runs.Add(1)
+			if sparse != nil {
+				d.sparseRuns.Add(1)
+			}
 			return nil
 		case codes.NotFound, codes.FailedPrecondition:
 			if tries >= maxRecoveries {

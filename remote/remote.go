@@ -88,6 +88,9 @@ type Options struct {
 	// NoStream makes every run a Run call even when the server offers
 	// RunStream: for measuring what the streams save.
 	NoStream bool
+	// NoSparse sends every run's inputs plain even when the server takes
+	// them in sparse form: for measuring what the sparse form saves.
+	NoSparse bool
 }
 
 // Stats are what a Device has put on the wire and how often it had to
@@ -110,6 +113,9 @@ type Stats struct {
 	// Streams is the number of run streams opened (RunStream); 0 when the
 	// runs were Run calls.
 	Streams int64
+	// SparseRuns is the number of runs whose inputs went in sparse form
+	// (RunRequest.sparse_inputs).
+	SparseRuns int64
 }
 
 // Device is a chip reached over the network: an analogmac.Device (and
@@ -133,11 +139,15 @@ type Device struct {
 	// Run streams (RunStream), used when the server lists the feature:
 	// idle ones wait in pool for the next run.
 	useStream atomic.Bool
+	// Inputs in sparse form, when the server takes them and this
+	// processor encodes them fast (wirecodec.SparseFast).
+	useSparse atomic.Bool
 	pmu       sync.Mutex
 	pool      []*runStream
 
 	sent, recv, weightMsgs                                                atomic.Int64
 	programs, updates, sparse, runs, retries, reprograms, sessns, streams atomic.Int64
+	sparseRuns                                                            atomic.Int64
 }
 
 // TLSConfig returns the TLS configuration of a client that trusts the CA
@@ -266,6 +276,7 @@ func (d *Device) describe(ctx context.Context) error {
 	}
 	// A server that restarted may be another implementation: ask anew.
 	d.useStream.Store(!d.o.NoStream && slices.Contains(r.Features, featureRunStream))
+	d.useSparse.Store(!d.o.NoSparse && wirecodec.SparseFast() && slices.Contains(r.Features, featureSparseInputs))
 	if d.desc != nil {
 		if r.SpecJson != d.desc.SpecJson {
 			return fmt.Errorf("remote: %s now serves %s (%s), not the %s this device was opened on: %w", d.o.Addr, r.Device, r.SpecJson, d.desc.Device, analogmac.ErrUnavailable)
@@ -298,7 +309,7 @@ func (d *Device) Gain() float64 { return d.desc.GainPerSend }
 func (d *Device) Stats() Stats {
 	return Stats{BytesSent: d.sent.Load(), BytesReceived: d.recv.Load(), WeightMessages: d.weightMsgs.Load(), Programs: d.programs.Load(), Updates: d.updates.Load(),
 		SparseUpdates: d.sparse.Load(), Runs: d.runs.Load(), Retries: d.retries.Load(), Reprograms: d.reprograms.Load(), Sessions: d.sessns.Load(),
-		Streams: d.streams.Load()}
+		Streams: d.streams.Load(), SparseRuns: d.sparseRuns.Load()}
 }
 
 // Close implements analogmac.Device: it closes the session, which frees

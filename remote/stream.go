@@ -16,6 +16,10 @@ import (
 // (chipserver.FeatureRunStream).
 const featureRunStream = "run_stream"
 
+// featureSparseInputs is the server's feature that takes
+// RunRequest.sparse_inputs (chipserver.FeatureSparseInputs).
+const featureSparseInputs = "sparse_inputs"
+
 // maxIdleStreams bounds the run streams kept open between runs: as many as
 // runs were in flight at once, up to this many.
 const maxIdleStreams = 8

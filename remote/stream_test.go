@@ -13,20 +13,23 @@ import (
 	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/chipserver"
 	"github.com/analogloop/analogloop/chipserver/chipservertest"
+	"github.com/analogloop/analogloop/internal/wirecodec"
 	"github.com/analogloop/analogloop/remote"
 )
 
 // TestRunStreams: against a server that offers RunStream the runs go on
-// streams, one per run in flight, kept between runs; with NoStream, or
-// against a server that does not list the feature (as the Python example
-// server), they are Run calls. Either way every output, from 8 goroutines
-// running at once, equals the local device's, and an invalid input is
-// refused naming it without spoiling the runs after it.
+// streams, one per run in flight, kept between runs, and their inputs in
+// sparse form when the server takes it (and this processor encodes it
+// fast); with NoStream and NoSparse, or against a server that lists
+// neither feature (as the Python example server), they are Run calls with
+// plain inputs. Either way every output, from 8 goroutines running at
+// once, equals the local device's, and an invalid input is refused naming
+// it without spoiling the runs after it.
 func TestRunStreams(t *testing.T) {
 	ctx := context.Background()
 	local := device(t, "chip", 4)
 	on := chipservertest.Start(t, "", chipserver.Config{Device: device(t, "chip", 4)})
-	off := chipservertest.Start(t, "", chipserver.Config{Device: device(t, "chip", 4), NoRunStream: true})
+	off := chipservertest.Start(t, "", chipserver.Config{Device: device(t, "chip", 4), NoRunStream: true, NoSparseInputs: true})
 	r := rand.New(rand.NewPCG(4, 4))
 	m := randMatrix(r, 150, 20, 3, analogmac.Placement{})
 	lp, err := local.Program(ctx, m)
@@ -43,14 +46,16 @@ func TestRunStreams(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	fast := wirecodec.SparseFast()
 	for _, c := range []struct {
-		name    string
-		o       remote.Options
-		streams bool
+		name            string
+		o               remote.Options
+		streams, sparse bool
 	}{
-		{"streams", remote.Options{Addr: on.Addr}, true},
-		{"NoStream", remote.Options{Addr: on.Addr, NoStream: true}, false},
-		{"server without streams", remote.Options{Addr: off.Addr}, false},
+		{"streams", remote.Options{Addr: on.Addr}, true, fast},
+		{"NoStream", remote.Options{Addr: on.Addr, NoStream: true}, false, fast},
+		{"NoSparse", remote.Options{Addr: on.Addr, NoSparse: true}, true, false},
+		{"server without either", remote.Options{Addr: off.Addr}, false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := dial(t, c.o)
@@ -94,6 +99,12 @@ func TestRunStreams(t *testing.T) {
 				t.Errorf("%d streams for %d goroutines: want 2..%d", st.Streams, goroutines, goroutines+1)
 			case !c.streams && st.Streams != 0:
 				t.Errorf("%d streams opened, want Run calls", st.Streams)
+			}
+			switch {
+			case c.sparse && st.SparseRuns != st.Runs:
+				t.Errorf("%d of %d runs with sparse inputs, want all", st.SparseRuns, st.Runs)
+			case !c.sparse && st.SparseRuns != 0:
+				t.Errorf("%d runs with sparse inputs, want none", st.SparseRuns)
 			}
 		})
 	}

@@ -120,7 +120,8 @@ type DescribeResponse struct {
 	Server string `protobuf:"bytes,6,opt,name=server,proto3" json:"server,omitempty"`
 	// Optional parts of the protocol this server implements, by name; a
 	// client uses only those listed, and the plain calls otherwise. Known:
-	// "run_stream" (the RunStream call).
+	// "run_stream" (the RunStream call), "sparse_inputs"
+	// (RunRequest.sparse_inputs).
 	Features      []string `protobuf:"bytes,7,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -892,7 +893,19 @@ type RunRequest struct {
 	// layer instead of two. version must then equal update.version. A
 	// retried run whose update was already applied runs without applying
 	// it again.
-	Update        *UpdateRequest `protobuf:"bytes,7,opt,name=update,proto3" json:"update,omitempty"`
+	Update *UpdateRequest `protobuf:"bytes,7,opt,name=update,proto3" json:"update,omitempty"`
+	// Optional, instead of `inputs` (which is then empty): the same
+	// batch x rows inputs in a sparse form, for a server that lists the
+	// feature "sparse_inputs". Blocks of 64 inputs, the last one holding the
+	// batch*rows%64 inputs left if any; each block is a mask of 8 bytes,
+	// little-endian, whose bit k is set when the block's input k is listed,
+	// followed by the listed inputs, one byte each, in order. An input not
+	// listed is 0; a listed input may be 0 too. A mask bit beyond the end of
+	// a short last block is clear. Nothing may follow the last block. The
+	// decoded inputs are checked as `inputs` are (and named "inputs[b][r]");
+	// a malformed form is INVALID_ARGUMENT naming "sparse_inputs". MNIST's
+	// convolution patches, three quarters zeros, take a third of their size.
+	SparseInputs  []byte `protobuf:"bytes,8,opt,name=sparse_inputs,json=sparseInputs,proto3" json:"sparse_inputs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -972,6 +985,13 @@ func (x *RunRequest) GetNoiseKey() uint64 {
 func (x *RunRequest) GetUpdate() *UpdateRequest {
 	if x != nil {
 		return x.Update
+	}
+	return nil
+}
+
+func (x *RunRequest) GetSparseInputs() []byte {
+	if x != nil {
+		return x.SparseInputs
 	}
 	return nil
 }
@@ -1161,7 +1181,7 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\x03all\x18\x05 \x01(\fH\x00R\x03all\x127\n" +
 	"\achanges\x18\x06 \x01(\v2\x1b.analogloop.chip.v1.ChangesH\x00R\achangesB\t\n" +
 	"\aweights\"\x10\n" +
-	"\x0eUpdateResponse\"\xe0\x01\n" +
+	"\x0eUpdateResponse\"\x85\x02\n" +
 	"\n" +
 	"RunRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
@@ -1170,7 +1190,8 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\x05batch\x18\x04 \x01(\rR\x05batch\x12\x16\n" +
 	"\x06inputs\x18\x05 \x01(\fR\x06inputs\x12\x1b\n" +
 	"\tnoise_key\x18\x06 \x01(\x06R\bnoiseKey\x129\n" +
-	"\x06update\x18\a \x01(\v2!.analogloop.chip.v1.UpdateRequestR\x06update\"'\n" +
+	"\x06update\x18\a \x01(\v2!.analogloop.chip.v1.UpdateRequestR\x06update\x12#\n" +
+	"\rsparse_inputs\x18\b \x01(\fR\fsparseInputs\"'\n" +
 	"\vRunResponse\x12\x18\n" +
 	"\aoutputs\x18\x01 \x01(\fR\aoutputs\"A\n" +
 	"\vFreeRequest\x12\x18\n" +

@@ -19,7 +19,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='chipproto/v1/chip.proto',
   package='analogloop.chip.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x17\x63hipproto/v1/chip.proto\x12\x12\x61nalogloop.chip.v1\"\x11\n\x0f\x44\x65scribeRequest\"\xac\x01\n\x10\x44\x65scribeResponse\x12\x10\n\x08protocol\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x15\n\rgain_per_send\x18\x04 \x01(\x01\x12*\n\x06limits\x18\x05 \x01(\x0b\x32\x1a.analogloop.chip.v1.Limits\x12\x0e\n\x06server\x18\x06 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x07 \x03(\t\"\xb0\x01\n\x06Limits\x12\x10\n\x08max_rows\x18\x01 \x01(\r\x12\x10\n\x08max_cols\x18\x02 \x01(\r\x12\x11\n\tmax_sends\x18\x03 \x01(\r\x12\x11\n\tmax_batch\x18\x04 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\r\x12 \n\x18max_programs_per_session\x18\x06 \x01(\r\x12\x1f\n\x17max_weights_per_session\x18\x07 \x01(\x04\"$\n\x12OpenSessionRequest\x12\x0e\n\x06\x63lient\x18\x01 \x01(\t\"&\n\x13OpenSessionResponse\x12\x0f\n\x07session\x18\x01 \x01(\t\"&\n\x13\x43loseSessionRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\"\x16\n\x14\x43loseSessionResponse\"(\n\tPlacement\x12\x0b\n\x03row\x18\x01 \x01(\r\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\r\"\xb1\x01\n\x0eProgramRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0c\n\x04rows\x18\x03 \x01(\r\x12\x0c\n\x04\x63ols\x18\x04 \x01(\r\x12\r\n\x05sends\x18\x05 \x01(\r\x12\x30\n\tplacement\x18\x06 \x01(\x0b\x32\x1d.analogloop.chip.v1.Placement\x12\x0f\n\x07weights\x18\x07 \x01(\x0c\x12\x0f\n\x07version\x18\x08 \x01(\x04\"\x11\n\x0fProgramResponse\"\'\n\x07\x43hanges\x12\x0c\n\x04gaps\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x01(\x0c\"\xa2\x01\n\rUpdateRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x14\n\x0c\x62\x61se_version\x18\x03 \x01(\x04\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\r\n\x03\x61ll\x18\x05 \x01(\x0cH\x00\x12.\n\x07\x63hanges\x18\x06 \x01(\x0b\x32\x1b.analogloop.chip.v1.ChangesH\x00\x42\t\n\x07weights\"\x10\n\x0eUpdateResponse\"\xa4\x01\n\nRunRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\r\n\x05\x62\x61tch\x18\x04 \x01(\r\x12\x0e\n\x06inputs\x18\x05 \x01(\x0c\x12\x11\n\tnoise_key\x18\x06 \x01(\x06\x12\x31\n\x06update\x18\x07 \x01(\x0b\x32!.analogloop.chip.v1.UpdateRequest\"\x1e\n\x0bRunResponse\x12\x0f\n\x07outputs\x18\x01 \x01(\x0c\"/\n\x0b\x46reeRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\"\x0e\n\x0c\x46reeResponse2\xaa\x05\n\x04\x43hip\x12U\n\x08\x44\x65scribe\x12#.analogloop.chip.v1.DescribeRequest\x1a$.analogloop.chip.v1.DescribeResponse\x12^\n\x0bOpenSession\x12&.analogloop.chip.v1.OpenSessionRequest\x1a\'.analogloop.chip.v1.OpenSessionResponse\x12\x61\n\x0c\x43loseSession\x12\'.analogloop.chip.v1.CloseSessionRequest\x1a(.analogloop.chip.v1.CloseSessionResponse\x12R\n\x07Program\x12\".analogloop.chip.v1.ProgramRequest\x1a#.analogloop.chip.v1.ProgramResponse\x12O\n\x06Update\x12!.analogloop.chip.v1.UpdateRequest\x1a\".analogloop.chip.v1.UpdateResponse\x12\x46\n\x03Run\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse\x12I\n\x04\x46ree\x12\x1f.analogloop.chip.v1.FreeRequest\x1a .analogloop.chip.v1.FreeResponse\x12P\n\tRunStream\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse(\x01\x30\x01\x42\x36Z4github.com/analogloop/analogloop/chipproto/v1;chipv1b\x06proto3')
+  serialized_pb=_b('\n\x17\x63hipproto/v1/chip.proto\x12\x12\x61nalogloop.chip.v1\"\x11\n\x0f\x44\x65scribeRequest\"\xac\x01\n\x10\x44\x65scribeResponse\x12\x10\n\x08protocol\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x15\n\rgain_per_send\x18\x04 \x01(\x01\x12*\n\x06limits\x18\x05 \x01(\x0b\x32\x1a.analogloop.chip.v1.Limits\x12\x0e\n\x06server\x18\x06 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x07 \x03(\t\"\xb0\x01\n\x06Limits\x12\x10\n\x08max_rows\x18\x01 \x01(\r\x12\x10\n\x08max_cols\x18\x02 \x01(\r\x12\x11\n\tmax_sends\x18\x03 \x01(\r\x12\x11\n\tmax_batch\x18\x04 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\r\x12 \n\x18max_programs_per_session\x18\x06 \x01(\r\x12\x1f\n\x17max_weights_per_session\x18\x07 \x01(\x04\"$\n\x12OpenSessionRequest\x12\x0e\n\x06\x63lient\x18\x01 \x01(\t\"&\n\x13OpenSessionResponse\x12\x0f\n\x07session\x18\x01 \x01(\t\"&\n\x13\x43loseSessionRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\"\x16\n\x14\x43loseSessionResponse\"(\n\tPlacement\x12\x0b\n\x03row\x18\x01 \x01(\r\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\r\"\xb1\x01\n\x0eProgramRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0c\n\x04rows\x18\x03 \x01(\r\x12\x0c\n\x04\x63ols\x18\x04 \x01(\r\x12\r\n\x05sends\x18\x05 \x01(\r\x12\x30\n\tplacement\x18\x06 \x01(\x0b\x32\x1d.analogloop.chip.v1.Placement\x12\x0f\n\x07weights\x18\x07 \x01(\x0c\x12\x0f\n\x07version\x18\x08 \x01(\x04\"\x11\n\x0fProgramResponse\"\'\n\x07\x43hanges\x12\x0c\n\x04gaps\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x01(\x0c\"\xa2\x01\n\rUpdateRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x14\n\x0c\x62\x61se_version\x18\x03 \x01(\x04\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\r\n\x03\x61ll\x18\x05 \x01(\x0cH\x00\x12.\n\x07\x63hanges\x18\x06 \x01(\x0b\x32\x1b.analogloop.chip.v1.ChangesH\x00\x42\t\n\x07weights\"\x10\n\x0eUpdateResponse\"\xbb\x01\n\nRunRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\r\n\x05\x62\x61tch\x18\x04 \x01(\r\x12\x0e\n\x06inputs\x18\x05 \x01(\x0c\x12\x11\n\tnoise_key\x18\x06 \x01(\x06\x12\x31\n\x06update\x18\x07 \x01(\x0b\x32!.analogloop.chip.v1.UpdateRequest\x12\x15\n\rsparse_inputs\x18\x08 \x01(\x0c\"\x1e\n\x0bRunResponse\x12\x0f\n\x07outputs\x18\x01 \x01(\x0c\"/\n\x0b\x46reeRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\"\x0e\n\x0c\x46reeResponse2\xaa\x05\n\x04\x43hip\x12U\n\x08\x44\x65scribe\x12#.analogloop.chip.v1.DescribeRequest\x1a$.analogloop.chip.v1.DescribeResponse\x12^\n\x0bOpenSession\x12&.analogloop.chip.v1.OpenSessionRequest\x1a\'.analogloop.chip.v1.OpenSessionResponse\x12\x61\n\x0c\x43loseSession\x12\'.analogloop.chip.v1.CloseSessionRequest\x1a(.analogloop.chip.v1.CloseSessionResponse\x12R\n\x07Program\x12\".analogloop.chip.v1.ProgramRequest\x1a#.analogloop.chip.v1.ProgramResponse\x12O\n\x06Update\x12!.analogloop.chip.v1.UpdateRequest\x1a\".analogloop.chip.v1.UpdateResponse\x12\x46\n\x03Run\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse\x12I\n\x04\x46ree\x12\x1f.analogloop.chip.v1.FreeRequest\x1a .analogloop.chip.v1.FreeResponse\x12P\n\tRunStream\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse(\x01\x30\x01\x42\x36Z4github.com/analogloop/analogloop/chipproto/v1;chipv1b\x06proto3')
 )
 
 
@@ -641,6 +641,13 @@ _RUNREQUEST = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='sparse_inputs', full_name='analogloop.chip.v1.RunRequest.sparse_inputs', index=7,
+      number=8, type=12, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b(""),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -654,7 +661,7 @@ _RUNREQUEST = _descriptor.Descriptor(
   oneofs=[
   ],
   serialized_start=1028,
-  serialized_end=1192,
+  serialized_end=1215,
 )
 
 
@@ -684,8 +691,8 @@ _RUNRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1194,
-  serialized_end=1224,
+  serialized_start=1217,
+  serialized_end=1247,
 )
 
 
@@ -722,8 +729,8 @@ _FREEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1226,
-  serialized_end=1273,
+  serialized_start=1249,
+  serialized_end=1296,
 )
 
 
@@ -746,8 +753,8 @@ _FREERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1275,
-  serialized_end=1289,
+  serialized_start=1298,
+  serialized_end=1312,
 )
 
 _DESCRIBERESPONSE.fields_by_name['limits'].message_type = _LIMITS
@@ -908,8 +915,8 @@ _CHIP = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=1292,
-  serialized_end=1974,
+  serialized_start=1315,
+  serialized_end=1997,
   methods=[
   _descriptor.MethodDescriptor(
     name='Describe',

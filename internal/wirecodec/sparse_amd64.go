@@ -1,0 +1,24 @@
+//go:build amd64 && !purego
+
+package wirecodec
+
+import "golang.org/x/sys/cpu"
+
+// sparseFast: AVX-512 F, BW and VBMI2 (VPCOMPRESSB, VPEXPANDB) and POPCNT,
+// with the OS saving the vector state (which cpu checks).
+var sparseFast = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VBMI2 && cpu.X86.HasPOPCNT
+
+// sparseEncode512 writes the sparse form of blocks whole blocks of src to
+// dst and returns its length. It stores 72 bytes per block whatever its
+// length: dst needs 64 bytes of room beyond the form.
+//
+//go:noescape
+func sparseEncode512(dst, src *byte, blocks int) int
+
+// sparseDecode512 decodes whole blocks of src (srclen bytes, at least 72)
+// into dst, at most blocks of them, while a block's mask and 64 bytes can
+// be read within srclen; it returns the blocks decoded and the bytes of
+// src they took.
+//
+//go:noescape
+func sparseDecode512(dst, src *byte, blocks, srclen int) (done, used int)
