@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -26,8 +25,27 @@ const framing = 256
 // saved are too few to matter.
 const minSparse = 256
 
-// sparseBufs are buffers for the sparse form of a run's inputs.
-var sparseBufs = sync.Pool{New: func() any { return new([]byte) }}
+// sparseBufs are buffers for the sparse form of a run's inputs, kept
+// across garbage collections (a sync.Pool drops them, and a new buffer of
+// 280 KB costs fresh pages): as many as runs were in flight at once, up to
+// the channel's capacity.
+var sparseBufs = make(chan *[]byte, 8)
+
+func getSparseBuf() *[]byte {
+	select {
+	case b := <-sparseBufs:
+		return b
+	default:
+		return new([]byte)
+	}
+}
+
+func putSparseBuf(b *[]byte) {
+	select {
+	case sparseBufs <- b:
+	default:
+	}
+}
 
 // program is a weight matrix programmed on the server. It keeps its
 // current weights, so that it can program them again when the server has
@@ -187,8 +205,12 @@ func (p *program) Update(ctx context.Context, w []int8) error {
 	}
 	m := p.Matrix()
 	m.Weights = w
-	if err := analogmac.Check(m); err != nil {
-		return err
+	// The shape was checked by Program: only the weights can be wrong, and
+	// analogmac.Check names the first one that is.
+	if len(w) != m.Rows*m.Cols || !weightsInRange(w) {
+		if err := analogmac.Check(m); err != nil {
+			return err
+		}
 	}
 	if err := p.mu.lock(ctx); err != nil {
 		return err
@@ -291,8 +313,8 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 	// every attempt of this run.
 	inputs, sparse := x, []byte(nil)
 	if d.useSparse.Load() && len(x) >= minSparse {
-		buf := sparseBufs.Get().(*[]byte)
-		defer sparseBufs.Put(buf)
+		buf := getSparseBuf()
+		defer putSparseBuf(buf)
 		*buf = wirecodec.AppendSparse((*buf)[:0], x)
 		if len(*buf) < len(x) {
 			inputs, sparse = nil, *buf
@@ -386,4 +408,34 @@ func (d *Device) run(ctx context.Context, req *chipv1.RunRequest, dst []byte) (*
 		d.log.Info("the server does not implement RunStream after all: using Run")
 	}
 	return d.api.Run(ctx, req, grpc.ForceCodecV2(wirecodec.RunInto(dst)))
+}
+
+// weightsInRange reports whether every weight is within
+// -WeightMax..WeightMax, eight at a time (an update after every training
+// step checks all 64,000 weights of the first dense layer): w + WeightMax,
+// as a byte, must be at most 2*WeightMax = 126.
+func weightsInRange(w []int8) bool {
+	const (
+		lo7  = 0x7f7f7f7f7f7f7f7f
+		hi   = 0x8080808080808080
+		one  = 0x0101010101010101
+		bias = one * analogmac.WeightMax
+	)
+	// The test of 127 below needs 2*WeightMax+1 = 127.
+	var _ [analogmac.WeightMax - 63]struct{}
+	var _ [63 - analogmac.WeightMax]struct{}
+	b := bytesOf(w)
+	var bad uint64
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		a := ((x & lo7) + bias) ^ (x & hi) // each byte + WeightMax, without carries
+		bad |= a | ((a & lo7) + one)       // top bit: a >= 128, or a&0x7f = 127
+	}
+	for _, v := range w[i:] {
+		if v > analogmac.WeightMax || v < -analogmac.WeightMax {
+			return false
+		}
+	}
+	return bad&hi == 0
 }
