@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -11,10 +12,14 @@ import (
 	"time"
 
 	"github.com/analogloop/analogloop/analogmac"
+	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
 	"github.com/analogloop/analogloop/chipserver"
 	"github.com/analogloop/analogloop/chipserver/chipservertest"
 	"github.com/analogloop/analogloop/internal/wirecodec"
 	"github.com/analogloop/analogloop/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestRunStreams: against a server that offers RunStream the runs go on
@@ -179,5 +184,50 @@ func TestRunStreamDeadline(t *testing.T) {
 	}
 	if d.Stats().Streams != before+1 {
 		t.Error("the run after abandoned ones did not open a new stream")
+	}
+}
+
+// noStreams is a server that lists run_stream but answers RunStream with
+// UNIMPLEMENTED, as a server whose description and code disagree would.
+type noStreams struct{ *chipserver.Server }
+
+func (noStreams) RunStream(chipv1.Chip_RunStreamServer) error {
+	return status.Error(codes.Unimplemented, "no RunStream here")
+}
+
+// TestRunStreamUnimplemented: a client told of run streams that are not
+// there uses Run from then on, with the same outputs.
+func TestRunStreamUnimplemented(t *testing.T) {
+	ctx := context.Background()
+	s, err := chipserver.New(chipserver.Config{Device: device(t, "chip", 5), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g := grpc.NewServer(s.ServerOptions()...)
+	chipv1.RegisterChipServer(g, noStreams{s})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(lis)
+	defer g.Stop()
+	d := dial(t, remote.Options{Addr: lis.Addr().String()})
+	m := randMatrix(rand.New(rand.NewPCG(5, 5)), 40, 7, 2, analogmac.Placement{})
+	lp, _ := device(t, "chip", 5).Program(ctx, m)
+	rp, err := d.Program(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randInputs(rand.New(rand.NewPCG(6, 6)), 2*40)
+	for key := range uint64(3) {
+		want, got := make([]int8, 2*7), make([]int8, 2*7)
+		lp.Run(ctx, want, x, 2, key)
+		if err := rp.Run(ctx, got, x, 2, key); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("run %d: %v (equal: %v)", key, err, slices.Equal(got, want))
+		}
+	}
+	if st := d.Stats(); st.Runs != 3 || st.Streams != 1 || st.Retries != 0 {
+		t.Errorf("stats %+v: want 3 runs after one stream was refused, no retries", st)
 	}
 }
