@@ -309,17 +309,28 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 	if err := d.checkSize("outputs", len(dst)); err != nil {
 		return err
 	}
-	// The inputs in sparse form when that is shorter, encoded once for
-	// every attempt of this run.
-	inputs, sparse := x, []byte(nil)
-	if d.useSparse.Load() && len(x) >= minSparse {
-		buf := getSparseBuf()
-		defer putSparseBuf(buf)
-		*buf = wirecodec.AppendSparse((*buf)[:0], x)
-		if len(*buf) < len(x) {
-			inputs, sparse = nil, *buf
+	// The inputs in sparse form when the server takes it and it is
+	// shorter, encoded at most once for every attempt of this run; asked
+	// anew before each request, as a server that restarted may not take it.
+	var enc *[]byte
+	inputsFor := func() (inputs, sparse []byte) {
+		if !d.useSparse.Load() || len(x) < minSparse {
+			return x, nil
 		}
+		if enc == nil {
+			enc = getSparseBuf()
+			*enc = wirecodec.AppendSparse((*enc)[:0], x)
+		}
+		if len(*enc) >= len(x) {
+			return x, nil
+		}
+		return nil, *enc
 	}
+	defer func() {
+		if enc != nil {
+			putSparseBuf(enc)
+		}
+	}()
 	for tries := 0; ; tries++ {
 		if err := p.mu.lock(ctx); err != nil {
 			return err
@@ -333,6 +344,7 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 			return d.err(err)
 		}
 		gen := p.gen
+		inputs, sparse := inputsFor()
 		req := &chipv1.RunRequest{Session: d.sessionID(), Program: p.id, Version: p.version, Batch: uint32(batch), Inputs: inputs, SparseInputs: sparse, NoiseKey: noise}
 		locked := true
 		if req.Update = p.pending(); req.Update == nil {

@@ -231,3 +231,76 @@ func TestRunStreamUnimplemented(t *testing.T) {
 		t.Errorf("stats %+v: want 3 runs after one stream was refused, no retries", st)
 	}
 }
+
+// plainOnly serves the plain protocol only, as the Python example server
+// does: it lists no features and refuses sparse inputs (its inputs are
+// then empty).
+type plainOnly struct{ *chipserver.Server }
+
+func (p plainOnly) Run(ctx context.Context, req *chipv1.RunRequest) (*chipv1.RunResponse, error) {
+	if len(req.SparseInputs) > 0 {
+		return nil, status.Error(codes.InvalidArgument, "inputs: hold 0 values")
+	}
+	return p.Server.Run(ctx, req)
+}
+
+// TestRestartAsPlainServer: a chipd that restarts as a server of the same
+// device without the optional features gets plain inputs on Run calls from
+// the run that found it on: the client asks what the server offers when it
+// reconnects, and builds each request anew.
+func TestRestartAsPlainServer(t *testing.T) {
+	ctx := context.Background()
+	a := chipservertest.Start(t, "", chipserver.Config{Device: device(t, "chip", 6)})
+	d := dial(t, remote.Options{Addr: a.Addr})
+	r := rand.New(rand.NewPCG(6, 7))
+	m := randMatrix(r, 300, 9, 2, analogmac.Placement{})
+	lp, _ := device(t, "chip", 6).Program(ctx, m)
+	rp, err := d.Program(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		x := randInputs(r, 4*300)
+		want, got := make([]int8, 4*9), make([]int8, 4*9)
+		lp.Run(ctx, want, x, 4, 11)
+		if err := rp.Run(ctx, got, x, 4, 11); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("%s: %v (equal to local: %v)", what, err, slices.Equal(got, want))
+		}
+	}
+	check("before")
+	before := d.Stats()
+	a.Stop()
+	s, err := chipserver.New(chipserver.Config{Device: device(t, "chip", 6), Logger: quiet, NoRunStream: true, NoSparseInputs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g := grpc.NewServer(s.ServerOptions()...)
+	chipv1.RegisterChipServer(g, plainOnly{s})
+	done := make(chan struct{})
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		lis, err := net.Listen("tcp", a.Addr)
+		if err != nil {
+			t.Error(err)
+			close(done)
+			return
+		}
+		close(done)
+		g.Serve(lis)
+	}()
+	defer g.Stop()
+	check("across the restart")
+	<-done
+	check("after")
+	st := d.Stats()
+	if wirecodec.SparseFast() && before.SparseRuns == 0 {
+		t.Error("no sparse inputs before the restart")
+	}
+	// (The first attempt after the restart may still go on a stream: the
+	// client learns what the server offers when it finds its session gone.)
+	if st.SparseRuns != before.SparseRuns || st.Sessions != 2 || st.Runs != 3 {
+		t.Errorf("stats %+v after the restart (before %+v): want no more sparse runs, a second session", st, before)
+	}
+}
