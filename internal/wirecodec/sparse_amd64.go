@@ -2,11 +2,15 @@
 
 package wirecodec
 
-import "golang.org/x/sys/cpu"
+import "github.com/analogloop/analogloop/internal/x86"
 
-// sparseFast: AVX-512 F, BW and VBMI2 (VPCOMPRESSB, VPEXPANDB) and POPCNT,
-// with the OS saving the vector state (which cpu checks).
-var sparseFast = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VBMI2 && cpu.X86.HasPOPCNT
+// sparseFast: AVX-512 F and BW with the OS saving the vector state, and
+// POPCNT (x86.AVX512, which also makes CPUID leaf 7 valid), and VBMI2
+// (VPCOMPRESSB, VPEXPANDB: CPUID leaf 7, ECX bit 6).
+var sparseFast = x86.AVX512 && cpuid7ecx()&(1<<6) != 0
+
+// cpuid7ecx is ECX of CPUID leaf 7, sub-leaf 0.
+func cpuid7ecx() uint32
 
 // sparseEncode512 writes the sparse form of blocks whole blocks of src to
 // dst and returns its length. It stores 72 bytes per block whatever its
