@@ -186,7 +186,14 @@ func FuzzRun(f *testing.F) {
 			if len(r.Outputs) != int(req.Batch)*fuzzCols {
 				t.Fatalf("%d outputs for batch %d", len(r.Outputs), req.Batch)
 			}
-			if cerr := analogmac.CheckRun(int8s(r.Outputs), req.Inputs, int(req.Batch), fuzzRows, fuzzCols); cerr != nil {
+			x := req.Inputs
+			if len(req.SparseInputs) > 0 {
+				x = make([]byte, int(req.Batch)*fuzzRows)
+				if derr := wirecodec.DecodeSparse(x, req.SparseInputs); derr != nil {
+					t.Fatalf("ran sparse inputs DecodeSparse refuses: %v", derr)
+				}
+			}
+			if cerr := analogmac.CheckRun(int8s(r.Outputs), x, int(req.Batch), fuzzRows, fuzzCols); cerr != nil {
 				t.Fatalf("ran inputs analogmac.CheckRun refuses: %v", cerr)
 			}
 		}
@@ -268,7 +275,27 @@ func seedsRun() []proto.Message {
 			Update: &chipv1.UpdateRequest{BaseVersion: fuzzVersion, Version: fuzzVersion + 1, Weights: &chipv1.UpdateRequest_Changes{Changes: &chipv1.Changes{Gaps: []uint32{3, 0}, Values: []byte{7, 0xc2}}}}},
 		&chipv1.RunRequest{Program: 1, Version: 9, Batch: 1, Inputs: make([]byte, fuzzRows),
 			Update: &chipv1.UpdateRequest{Version: 9, Weights: &chipv1.UpdateRequest_All{All: make([]byte, fuzzRows*fuzzCols)}}},
+		// Sparse inputs: valid, one input of 32, cut short, beside plain
+		// inputs, and a few bytes for a huge batch.
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 2, SparseInputs: wirecodec.AppendSparse(nil, sparseSeed(2*fuzzRows, 0))},
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 2, SparseInputs: wirecodec.AppendSparse(nil, sparseSeed(2*fuzzRows, 32))},
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 1, SparseInputs: wirecodec.AppendSparse(nil, sparseSeed(fuzzRows, 0))[:20]},
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 1, Inputs: make([]byte, fuzzRows), SparseInputs: wirecodec.AppendSparse(nil, make([]byte, fuzzRows))},
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 60000, SparseInputs: make([]byte, 16)},
 	}
+}
+
+// sparseSeed are n inputs, one in eight not 0, the last one `last` when
+// that is not 0.
+func sparseSeed(n int, last byte) []byte {
+	x := make([]byte, n)
+	for i := 0; i < n; i += 8 {
+		x[i] = byte(i % 32)
+	}
+	if last != 0 {
+		x[n-1] = last
+	}
+	return x
 }
 
 // FuzzSessionCalls: the same bytes as an OpenSessionRequest, a

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -31,6 +32,13 @@ import (
 
 // Protocol is the protocol a Server speaks: chip.proto's package.
 const Protocol = "analogloop.chip.v1"
+
+// The optional parts of the protocol, as Describe lists them: the
+// RunStream call, and RunRequest.sparse_inputs.
+const (
+	FeatureRunStream    = "run_stream"
+	FeatureSparseInputs = "sparse_inputs"
+)
 
 // Defaults of Config's limits.
 const (
@@ -74,6 +82,13 @@ type Config struct {
 	// SessionIdle is how long a session may go without a call before the
 	// server closes it and frees its programs.
 	SessionIdle time.Duration
+	// NoRunStream leaves RunStream out of the features Describe lists
+	// (the call still works): clients then use Run, as with a server
+	// that implements only the plain protocol. For tests and comparisons.
+	NoRunStream bool
+	// NoSparseInputs leaves sparse_inputs out of the features (requests
+	// that use them are still answered): clients then send plain inputs.
+	NoSparseInputs bool
 }
 
 // Server serves one device over the chip protocol (chip.proto). Create it
@@ -90,6 +105,8 @@ type Server struct {
 	health   *health.Server
 	m        *metrics
 	draining atomic.Bool
+	drained  chan struct{} // closed by Drain: ends idle run streams
+	drainOne sync.Once
 	runs     atomic.Int64 // runs answered, all sessions
 	updates  atomic.Int64 // updates applied, all sessions
 
@@ -153,7 +170,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Name == "" {
 		cfg.Name = "chipserver"
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[string]*session{}, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[string]*session{}, stop: make(chan struct{}), drained: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -217,10 +234,14 @@ func NewGRPC(cfg Config, opts ...grpc.ServerOption) (*grpc.Server, *Server, erro
 }
 
 // Drain marks the server as not serving (health) and refuses new calls
-// with UNAVAILABLE; calls in progress, queued ones included, finish.
+// with UNAVAILABLE; calls in progress, queued ones included, finish. Run
+// streams end with UNAVAILABLE once their run in progress, if any, is
+// answered, so that a graceful stop need not wait for clients to close
+// them.
 func (s *Server) Drain() {
 	s.draining.Store(true)
 	s.health.Shutdown()
+	s.drainOne.Do(func() { close(s.drained) })
 }
 
 // Close stops the server's work: it waits for queued device calls and
@@ -282,12 +303,21 @@ func (s *Server) unaryIntercept(ctx context.Context, req any, info *grpc.UnarySe
 	case !s.authorized(ctx):
 		err = status.Error(codes.Unauthenticated, "missing or wrong bearer token")
 	case s.draining.Load() && strings.HasPrefix(info.FullMethod, "/"+Protocol+"."):
-		err = status.Error(codes.Unavailable, "the server is draining: try again later")
+		err = errDraining
 	default:
 		s.m.inflight.Inc()
 		resp, err = handler(ctx, req)
 		s.m.inflight.Dec()
 	}
+	s.account(ctx, method, start, err)
+	return resp, err
+}
+
+var errDraining = status.Error(codes.Unavailable, "the server is draining: try again later")
+
+// account counts a call (or a run of a stream) in the metrics, and logs
+// an unauthenticated one.
+func (s *Server) account(ctx context.Context, method string, start time.Time, err error) {
 	code := status.Code(err)
 	s.m.requests.WithLabelValues(method, code.String()).Inc()
 	s.m.latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
@@ -298,12 +328,14 @@ func (s *Server) unaryIntercept(ctx context.Context, req any, info *grpc.UnarySe
 			s.log.Warn("call refused: unauthenticated", "method", method, "peer", peerAddr(p))
 		}
 	}
-	return resp, err
 }
 
 func (s *Server) streamIntercept(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if !s.authorized(ss.Context()) {
-		return status.Error(codes.Unauthenticated, "missing or wrong bearer token")
+		method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
+		err := status.Error(codes.Unauthenticated, "missing or wrong bearer token")
+		s.account(ss.Context(), method, time.Now(), err)
+		return err
 	}
 	return handler(srv, ss)
 }
@@ -325,7 +357,20 @@ func (s *Server) Describe(ctx context.Context, _ *chipv1.DescribeRequest) (*chip
 			MaxMessageBytes: uint32(s.cfg.MaxMessageBytes), MaxProgramsPerSession: uint32(s.cfg.MaxPrograms),
 			MaxWeightsPerSession: uint64(s.cfg.MaxWeights),
 		},
+		Features: s.features(),
 	}, nil
+}
+
+// features are the optional parts of the protocol Describe lists.
+func (s *Server) features() []string {
+	var f []string
+	if !s.cfg.NoRunStream {
+		f = append(f, FeatureRunStream)
+	}
+	if !s.cfg.NoSparseInputs {
+		f = append(f, FeatureSparseInputs)
+	}
+	return f
 }
 
 // OpenSession implements the protocol.
@@ -714,4 +759,80 @@ func (s *Server) Free(ctx context.Context, req *chipv1.FreeRequest) (_ *chipv1.F
 		p.free()
 	}
 	return &chipv1.FreeResponse{}, nil
+}
+
+// RunStream implements the protocol: Run, one request after another on one
+// stream. Each request goes through Run (the same checks, scheduling and
+// session accounting) and is counted in the metrics as a call of method
+// "RunStream"; the first error ends the stream with Run's status.
+//
+// The runs are served on a goroutine of their own, so that this one can
+// end the stream when the server drains while the client is between runs
+// (blocked in Recv, a stream cannot otherwise be ended by the server): it
+// waits for a run in progress to be answered, then returns UNAVAILABLE. A
+// request that arrives after that is dropped unanswered; the client sees
+// the stream end with UNAVAILABLE and sends it again elsewhere or later.
+func (s *Server) RunStream(st chipv1.Chip_RunStreamServer) error {
+	if s.draining.Load() {
+		s.account(st.Context(), "RunStream", time.Now(), errDraining)
+		return errDraining
+	}
+	var mu sync.Mutex // held while a run is answered
+	ended := false    // set, under mu, when this handler has returned
+	done := make(chan error, 1)
+	go func() { done <- s.serveRuns(st, &mu, &ended) }()
+	select {
+	case err := <-done:
+		return err
+	case <-s.drained:
+		mu.Lock()
+		ended = true
+		mu.Unlock()
+		return errDraining
+	}
+}
+
+func (s *Server) serveRuns(st chipv1.Chip_RunStreamServer, mu *sync.Mutex, ended *bool) error {
+	ctx := st.Context()
+	for {
+		req := new(chipv1.RunRequest)
+		if err := st.RecvMsg(req); err != nil {
+			if err == io.EOF {
+				return nil // the client closed the stream
+			}
+			return err
+		}
+		mu.Lock()
+		if *ended {
+			mu.Unlock()
+			wirecodec.Release(req)
+			return nil
+		}
+		err := s.streamRun(ctx, st, req)
+		mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// streamRun answers one request of a run stream.
+func (s *Server) streamRun(ctx context.Context, st chipv1.Chip_RunStreamServer, req *chipv1.RunRequest) error {
+	start := time.Now()
+	// The codec decoded the inputs into a pooled buffer (as for Run).
+	defer wirecodec.Release(req)
+	var resp *chipv1.RunResponse
+	var err error
+	if s.draining.Load() {
+		err = errDraining
+	} else {
+		s.m.inflight.Inc()
+		resp, err = s.Run(ctx, req)
+		s.m.inflight.Dec()
+	}
+	s.account(ctx, "RunStream", start, err)
+	if err != nil {
+		return err
+	}
+	return st.Send(resp)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/analogloop/analogloop/analogmac"
 	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
+	"github.com/analogloop/analogloop/internal/wirecodec"
 )
 
 // The checks of every request field. They run before anything is queued or
@@ -128,24 +129,46 @@ func updateChanges(req *chipv1.UpdateRequest, rows, cols int) (all []int8, chang
 }
 
 // runArgs validates a RunRequest for a program of the given shape and
-// returns its inputs (aliasing the request) and an output buffer.
+// returns its inputs (aliasing the request, or decoded from its sparse form
+// into a buffer that wirecodec.Release(req) gives back) and an output
+// buffer.
 func (s *Server) runArgs(req *chipv1.RunRequest, rows, cols int) (x []uint8, out []byte, err error) {
 	if req.Batch < 1 || req.Batch > analogmac.MaxBatch {
 		return nil, nil, invalid("batch", "%d: want 1..%d", req.Batch, analogmac.MaxBatch)
 	}
 	batch := int(req.Batch)
-	if len(req.Inputs) != batch*rows {
-		return nil, nil, invalid("inputs", "hold %d values, batch %d x %d rows needs %d", len(req.Inputs), batch, rows, batch*rows)
+	n := batch * rows
+	x = req.Inputs
+	if len(req.SparseInputs) > 0 {
+		if len(req.Inputs) > 0 {
+			return nil, nil, invalid("sparse_inputs", "sent with inputs: send one of them")
+		}
+		// The plain inputs must fit a message, as they would have to
+		// without the sparse form; and the form's length must be
+		// possible for n inputs before anything is allocated.
+		if n > s.maxOutput() {
+			return nil, nil, invalid("batch", "%d: its %d x %d inputs exceed the server's message limit of %d bytes: send smaller batches", batch, batch, rows, s.cfg.MaxMessageBytes)
+		}
+		blocks := (n + 63) / 64
+		if l := len(req.SparseInputs); l < 8*blocks || l > wirecodec.SparseBound(n) {
+			return nil, nil, invalid("sparse_inputs", "%d bytes cannot hold batch %d x %d rows = %d inputs: want %d..%d", l, batch, rows, n, 8*blocks, wirecodec.SparseBound(n))
+		}
+		x = wirecodec.Scratch(req, n)
+		if err := wirecodec.DecodeSparse(x, req.SparseInputs); err != nil {
+			return nil, nil, invalid("sparse_inputs", "%v", err)
+		}
+	} else if len(req.Inputs) != n {
+		return nil, nil, invalid("inputs", "hold %d values, batch %d x %d rows needs %d", len(req.Inputs), batch, rows, n)
 	}
 	if out := batch * cols; out > s.maxOutput() {
 		return nil, nil, invalid("batch", "%d: its %d x %d outputs exceed the server's message limit of %d bytes: send smaller batches", batch, batch, cols, s.cfg.MaxMessageBytes)
 	}
 	// CheckRun names an input out of range as inputs[b][r].
 	out = make([]byte, batch*cols)
-	if err := analogmac.CheckRun(int8s(out), req.Inputs, batch, rows, cols); err != nil {
+	if err := analogmac.CheckRun(int8s(out), x, batch, rows, cols); err != nil {
 		return nil, nil, toStatus(err)
 	}
-	return req.Inputs, out, nil
+	return x, out, nil
 }
 
 // maxOutput is the largest RunResponse.outputs that fits a message, with

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/analogloop/analogloop/analogmac"
 	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -62,6 +63,26 @@ func TestChanges(t *testing.T) {
 			}
 			if !slices.Equal(applied, w) {
 				t.Fatalf("n %d, %d changes: applying them does not give the new weights", n, k)
+			}
+		}
+	}
+}
+
+// TestWeightsInRange: the eight-at-a-time test agrees with analogmac.Check
+// for every byte value at every position of a word and in the tail.
+func TestWeightsInRange(t *testing.T) {
+	for n := 1; n <= 19; n++ {
+		for pos := range n {
+			for v := -128; v < 128; v++ {
+				w := make([]int8, n)
+				for i := range w {
+					w[i] = int8((i*37)%127 - 63) // in range
+				}
+				w[pos] = int8(v)
+				err := analogmac.Check(analogmac.Matrix{Rows: 1, Cols: n, Sends: 1, Weights: w})
+				if got := weightsInRange(w); got != (err == nil) {
+					t.Fatalf("%d weights, %d at %d: WeightsInRange %v, Check %v", n, v, pos, got, err)
+				}
 			}
 		}
 	}

@@ -21,6 +21,32 @@ import (
 // framing is room left in a message for everything but its bytes fields.
 const framing = 256
 
+// minSparse is the fewest inputs sent in sparse form: below, the bytes
+// saved are too few to matter.
+const minSparse = 256
+
+// sparseBufs are buffers for the sparse form of a run's inputs, kept
+// across garbage collections (a sync.Pool drops them, and a new buffer of
+// 280 KB costs fresh pages): as many as runs were in flight at once, up to
+// the channel's capacity.
+var sparseBufs = make(chan *[]byte, 8)
+
+func getSparseBuf() *[]byte {
+	select {
+	case b := <-sparseBufs:
+		return b
+	default:
+		return new([]byte)
+	}
+}
+
+func putSparseBuf(b *[]byte) {
+	select {
+	case sparseBufs <- b:
+	default:
+	}
+}
+
 // program is a weight matrix programmed on the server. It keeps its
 // current weights, so that it can program them again when the server has
 // lost them (a restart), and the weights the server holds, so that an
@@ -179,8 +205,12 @@ func (p *program) Update(ctx context.Context, w []int8) error {
 	}
 	m := p.Matrix()
 	m.Weights = w
-	if err := analogmac.Check(m); err != nil {
-		return err
+	// The shape was checked by Program: only the weights can be wrong, and
+	// analogmac.Check names the first one that is.
+	if len(w) != m.Rows*m.Cols || !weightsInRange(w) {
+		if err := analogmac.Check(m); err != nil {
+			return err
+		}
 	}
 	if err := p.mu.lock(ctx); err != nil {
 		return err
@@ -279,6 +309,28 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 	if err := d.checkSize("outputs", len(dst)); err != nil {
 		return err
 	}
+	// The inputs in sparse form when the server takes it and it is
+	// shorter, encoded at most once for every attempt of this run; asked
+	// anew before each request, as a server that restarted may not take it.
+	var enc *[]byte
+	inputsFor := func() (inputs, sparse []byte) {
+		if !d.useSparse.Load() || len(x) < minSparse {
+			return x, nil
+		}
+		if enc == nil {
+			enc = getSparseBuf()
+			*enc = wirecodec.AppendSparse((*enc)[:0], x)
+		}
+		if len(*enc) >= len(x) {
+			return x, nil
+		}
+		return nil, *enc
+	}
+	defer func() {
+		if enc != nil {
+			putSparseBuf(enc)
+		}
+	}()
 	for tries := 0; ; tries++ {
 		if err := p.mu.lock(ctx); err != nil {
 			return err
@@ -292,7 +344,8 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 			return d.err(err)
 		}
 		gen := p.gen
-		req := &chipv1.RunRequest{Session: d.sessionID(), Program: p.id, Version: p.version, Batch: uint32(batch), Inputs: x, NoiseKey: noise}
+		inputs, sparse := inputsFor()
+		req := &chipv1.RunRequest{Session: d.sessionID(), Program: p.id, Version: p.version, Batch: uint32(batch), Inputs: inputs, SparseInputs: sparse, NoiseKey: noise}
 		locked := true
 		if req.Update = p.pending(); req.Update == nil {
 			// Nothing to change on the server: let other runs go.
@@ -308,7 +361,7 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 		}
 		var r *chipv1.RunResponse
 		err := d.do(ctx, func(c context.Context) (err error) {
-			r, err = d.api.Run(c, req, grpc.ForceCodecV2(wirecodec.RunInto(bytesOf(dst))))
+			r, err = d.run(c, req, bytesOf(dst))
 			return err
 		})
 		code := status.Code(err)
@@ -330,6 +383,9 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 				copy(out, r.Outputs) // the codec decodes them into dst
 			}
 			d.runs.Add(1)
+			if sparse != nil {
+				d.sparseRuns.Add(1)
+			}
 			return nil
 		case codes.NotFound, codes.FailedPrecondition:
 			if tries >= maxRecoveries {
@@ -350,4 +406,48 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 		}
 		return d.err(err)
 	}
+}
+
+// run makes one attempt of a run: on a stream when the server offers them,
+// else (or when the server turns out not to implement them) as a Run call.
+func (d *Device) run(ctx context.Context, req *chipv1.RunRequest, dst []byte) (*chipv1.RunResponse, error) {
+	if d.useStream.Load() {
+		r, err := d.streamRun(ctx, req, dst)
+		if status.Code(err) != codes.Unimplemented {
+			return r, err
+		}
+		d.useStream.Store(false)
+		d.log.Info("the server does not implement RunStream after all: using Run")
+	}
+	return d.api.Run(ctx, req, grpc.ForceCodecV2(wirecodec.RunInto(dst)))
+}
+
+// weightsInRange reports whether every weight is within
+// -WeightMax..WeightMax, eight at a time (an update after every training
+// step checks all 64,000 weights of the first dense layer): w + WeightMax,
+// as a byte, must be at most 2*WeightMax = 126.
+func weightsInRange(w []int8) bool {
+	const (
+		lo7  = 0x7f7f7f7f7f7f7f7f
+		hi   = 0x8080808080808080
+		one  = 0x0101010101010101
+		bias = one * analogmac.WeightMax
+	)
+	// The test of 127 below needs 2*WeightMax+1 = 127.
+	var _ [analogmac.WeightMax - 63]struct{}
+	var _ [63 - analogmac.WeightMax]struct{}
+	b := bytesOf(w)
+	var bad uint64
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		a := ((x & lo7) + bias) ^ (x & hi) // each byte + WeightMax, without carries
+		bad |= a | ((a & lo7) + one)       // top bit: a >= 128, or a&0x7f = 127
+	}
+	for _, v := range w[i:] {
+		if v > analogmac.WeightMax || v < -analogmac.WeightMax {
+			return false
+		}
+	}
+	return bad&hi == 0
 }

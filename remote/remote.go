@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,12 @@ type Options struct {
 	// Naive sends all weights with every run, as a protocol without
 	// programs would: only for measuring what the programs save.
 	Naive bool
+	// NoStream makes every run a Run call even when the server offers
+	// RunStream: for measuring what the streams save.
+	NoStream bool
+	// NoSparse sends every run's inputs plain even when the server takes
+	// them in sparse form: for measuring what the sparse form saves.
+	NoSparse bool
 }
 
 // Stats are what a Device has put on the wire and how often it had to
@@ -103,6 +110,12 @@ type Stats struct {
 	Retries        int64 // attempts repeated after a transient failure
 	Reprograms     int64 // programs sent again because the server had lost them
 	Sessions       int64 // sessions opened
+	// Streams is the number of run streams opened (RunStream); 0 when the
+	// runs were Run calls.
+	Streams int64
+	// SparseRuns is the number of runs whose inputs went in sparse form
+	// (RunRequest.sparse_inputs).
+	SparseRuns int64
 }
 
 // Device is a chip reached over the network: an analogmac.Device (and
@@ -123,8 +136,18 @@ type Device struct {
 	sess string
 	gen  uint64 // incremented with every session opened
 
-	sent, recv, weightMsgs                                       atomic.Int64
-	programs, updates, sparse, runs, retries, reprograms, sessns atomic.Int64
+	// Run streams (RunStream), used when the server lists the feature:
+	// idle ones wait in pool for the next run.
+	useStream atomic.Bool
+	// Inputs in sparse form, when the server takes them and this
+	// processor encodes them fast (wirecodec.SparseFast).
+	useSparse atomic.Bool
+	pmu       sync.Mutex
+	pool      []*runStream
+
+	sent, recv, weightMsgs                                                atomic.Int64
+	programs, updates, sparse, runs, retries, reprograms, sessns, streams atomic.Int64
+	sparseRuns                                                            atomic.Int64
 }
 
 // TLSConfig returns the TLS configuration of a client that trusts the CA
@@ -251,6 +274,9 @@ func (d *Device) describe(ctx context.Context) error {
 	if r.Protocol != Protocol {
 		return fmt.Errorf("remote: %s speaks %q, this client %q", d.o.Addr, r.Protocol, Protocol)
 	}
+	// A server that restarted may be another implementation: ask anew.
+	d.useStream.Store(!d.o.NoStream && slices.Contains(r.Features, featureRunStream))
+	d.useSparse.Store(!d.o.NoSparse && wirecodec.SparseFast() && slices.Contains(r.Features, featureSparseInputs))
 	if d.desc != nil {
 		if r.SpecJson != d.desc.SpecJson {
 			return fmt.Errorf("remote: %s now serves %s (%s), not the %s this device was opened on: %w", d.o.Addr, r.Device, r.SpecJson, d.desc.Device, analogmac.ErrUnavailable)
@@ -282,7 +308,8 @@ func (d *Device) Gain() float64 { return d.desc.GainPerSend }
 // Stats returns the counts so far.
 func (d *Device) Stats() Stats {
 	return Stats{BytesSent: d.sent.Load(), BytesReceived: d.recv.Load(), WeightMessages: d.weightMsgs.Load(), Programs: d.programs.Load(), Updates: d.updates.Load(),
-		SparseUpdates: d.sparse.Load(), Runs: d.runs.Load(), Retries: d.retries.Load(), Reprograms: d.reprograms.Load(), Sessions: d.sessns.Load()}
+		SparseUpdates: d.sparse.Load(), Runs: d.runs.Load(), Retries: d.retries.Load(), Reprograms: d.reprograms.Load(), Sessions: d.sessns.Load(),
+		Streams: d.streams.Load(), SparseRuns: d.sparseRuns.Load()}
 }
 
 // Close implements analogmac.Device: it closes the session, which frees
@@ -301,9 +328,10 @@ func (d *Device) Close() error {
 		_, _ = d.api.CloseSession(ctx, &chipv1.CloseSessionRequest{Session: sess})
 		cancel()
 	}
+	d.dropStreams()
 	st := d.Stats()
 	d.log.Info("remote device closed", "bytes_sent", st.BytesSent, "bytes_received", st.BytesReceived, "programs", st.Programs,
-		"updates", st.Updates, "sparse_updates", st.SparseUpdates, "runs", st.Runs, "retries", st.Retries, "reprograms", st.Reprograms, "sessions", st.Sessions)
+		"updates", st.Updates, "sparse_updates", st.SparseUpdates, "runs", st.Runs, "retries", st.Retries, "reprograms", st.Reprograms, "sessions", st.Sessions, "streams", st.Streams)
 	return d.conn.Close()
 }
 

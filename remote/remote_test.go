@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -301,6 +302,17 @@ func TestOtherDeviceAfterRestart(t *testing.T) {
 	}
 }
 
+// remoteOpts are the benchmarks' client options. BENCH_PLAIN=1 turns the
+// protocol's optional parts off (Run calls, plain inputs: as against a
+// server without them), BENCH_PLAIN=inputs only the sparse inputs.
 func remoteOpts(addr string) remote.Options {
-	return remote.Options{Addr: addr, Logger: quiet, Wait: 10 * time.Second}
+	o := remote.Options{Addr: addr, Logger: quiet, Wait: 10 * time.Second}
+	switch os.Getenv("BENCH_PLAIN") {
+	case "":
+	case "inputs":
+		o.NoSparse = true
+	default:
+		o.NoStream, o.NoSparse = true, true
+	}
+	return o
 }

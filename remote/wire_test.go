@@ -11,6 +11,7 @@ import (
 	"github.com/analogloop/analogloop/datasets/catalog"
 	"github.com/analogloop/analogloop/datasets/datasetstest"
 	"github.com/analogloop/analogloop/datasets/mnist/mnisttest"
+	"github.com/analogloop/analogloop/internal/wirecodec"
 	"github.com/analogloop/analogloop/layers"
 	"github.com/analogloop/analogloop/models"
 	"github.com/analogloop/analogloop/remote"
@@ -54,12 +55,13 @@ func TestWireBytesPerTrainingStep(t *testing.T) {
 
 	srv := chipservertest.Start(t, "", chipserver.Config{Device: device(t, "chip", 1)})
 	const steps = 30
-	measure := func(naive bool) (first, perStep remote.Stats) {
+	measure := func(o remote.Options) (first, perStep remote.Stats) {
 		n, err := net.Clone()
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := dial(t, remote.Options{Addr: srv.Addr, Naive: naive})
+		o.Addr = srv.Addr
+		d := dial(t, o)
 		defer d.Close()
 		gr, err := n.NewGraph(models.GraphOptions{Batch: cfg.Batch, Train: true, On: d})
 		if err != nil {
@@ -79,12 +81,17 @@ func TestWireBytesPerTrainingStep(t *testing.T) {
 		end := d.Stats()
 		return diff(after1, start, 1), diff(end, after1, steps)
 	}
-	f, s := measure(false)
-	nf, ns := measure(true)
+	f, s := measure(remote.Options{})
+	_, ps := measure(remote.Options{NoStream: true, NoSparse: true})
+	nf, ns := measure(remote.Options{Naive: true, NoStream: true, NoSparse: true})
 	t.Logf("first step (programs the layers): %d bytes sent, %d received", f.BytesSent, f.BytesReceived)
-	t.Logf("per step, programs and sparse updates: %d bytes sent (%d in weight messages), %d received, %d updates (%d sparse), %d runs",
-		s.BytesSent, s.WeightMessages, s.BytesReceived, s.Updates, s.SparseUpdates, s.Runs)
-	t.Logf("per step, naive (weights with every batch): %d bytes sent (%d in weight messages), %d received", ns.BytesSent, ns.WeightMessages, ns.BytesReceived)
+	t.Logf("per step, programs, sparse updates, run streams and sparse inputs (%d of %d runs): %d bytes sent (%d in weight messages), %d received, %d updates (%d sparse), %d runs",
+		s.SparseRuns, s.Runs, s.BytesSent, s.WeightMessages, s.BytesReceived, s.Updates, s.SparseUpdates, s.Runs)
+	t.Logf("per step, the same with Run calls and plain inputs: %d bytes sent (%d in weight messages), %d received", ps.BytesSent, ps.WeightMessages, ps.BytesReceived)
+	t.Logf("per step, naive (weights with every batch, Run calls, plain inputs): %d bytes sent (%d in weight messages), %d received", ns.BytesSent, ns.WeightMessages, ns.BytesReceived)
+	if wirecodec.SparseFast() && s.BytesSent >= ps.BytesSent*3/4 {
+		t.Errorf("sparse inputs send %d bytes per step against %d plain: they should save a quarter at least", s.BytesSent, ps.BytesSent)
+	}
 	t.Logf("naive first step: %d bytes sent", nf.BytesSent)
 	// The weights of the three layers are 100x20 + 500x128 + 128x10 =
 	// 67,280 bytes; the naive protocol sends them with every batch.
@@ -102,5 +109,6 @@ func diff(a, b remote.Stats, n int64) remote.Stats {
 		BytesSent: (a.BytesSent - b.BytesSent) / n, BytesReceived: (a.BytesReceived - b.BytesReceived) / n,
 		Updates: (a.Updates - b.Updates) / n, SparseUpdates: (a.SparseUpdates - b.SparseUpdates) / n, Runs: (a.Runs - b.Runs) / n,
 		Programs: (a.Programs - b.Programs) / n, WeightMessages: (a.WeightMessages - b.WeightMessages) / n,
+		SparseRuns: (a.SparseRuns - b.SparseRuns) / n,
 	}
 }

@@ -117,7 +117,12 @@ type DescribeResponse struct {
 	GainPerSend float64 `protobuf:"fixed64,4,opt,name=gain_per_send,json=gainPerSend,proto3" json:"gain_per_send,omitempty"`
 	Limits      *Limits `protobuf:"bytes,5,opt,name=limits,proto3" json:"limits,omitempty"`
 	// The server software, for logs: "chipd", "python-chip-server".
-	Server        string `protobuf:"bytes,6,opt,name=server,proto3" json:"server,omitempty"`
+	Server string `protobuf:"bytes,6,opt,name=server,proto3" json:"server,omitempty"`
+	// Optional parts of the protocol this server implements, by name; a
+	// client uses only those listed, and the plain calls otherwise. Known:
+	// "run_stream" (the RunStream call), "sparse_inputs"
+	// (RunRequest.sparse_inputs).
+	Features      []string `protobuf:"bytes,7,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -192,6 +197,13 @@ func (x *DescribeResponse) GetServer() string {
 		return x.Server
 	}
 	return ""
+}
+
+func (x *DescribeResponse) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
 }
 
 // Limits of this server. Requests beyond them get INVALID_ARGUMENT (shapes,
@@ -881,7 +893,19 @@ type RunRequest struct {
 	// layer instead of two. version must then equal update.version. A
 	// retried run whose update was already applied runs without applying
 	// it again.
-	Update        *UpdateRequest `protobuf:"bytes,7,opt,name=update,proto3" json:"update,omitempty"`
+	Update *UpdateRequest `protobuf:"bytes,7,opt,name=update,proto3" json:"update,omitempty"`
+	// Optional, instead of `inputs` (which is then empty): the same
+	// batch x rows inputs in a sparse form, for a server that lists the
+	// feature "sparse_inputs". Blocks of 64 inputs, the last one holding the
+	// batch*rows%64 inputs left if any; each block is a mask of 8 bytes,
+	// little-endian, whose bit k is set when the block's input k is listed,
+	// followed by the listed inputs, one byte each, in order. An input not
+	// listed is 0; a listed input may be 0 too. A mask bit beyond the end of
+	// a short last block is clear. Nothing may follow the last block. The
+	// decoded inputs are checked as `inputs` are (and named "inputs[b][r]");
+	// a malformed form is INVALID_ARGUMENT naming "sparse_inputs". MNIST's
+	// convolution patches, three quarters zeros, take a third of their size.
+	SparseInputs  []byte `protobuf:"bytes,8,opt,name=sparse_inputs,json=sparseInputs,proto3" json:"sparse_inputs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -961,6 +985,13 @@ func (x *RunRequest) GetNoiseKey() uint64 {
 func (x *RunRequest) GetUpdate() *UpdateRequest {
 	if x != nil {
 		return x.Update
+	}
+	return nil
+}
+
+func (x *RunRequest) GetSparseInputs() []byte {
+	if x != nil {
+		return x.SparseInputs
 	}
 	return nil
 }
@@ -1102,14 +1133,15 @@ var File_chipproto_v1_chip_proto protoreflect.FileDescriptor
 const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\n" +
 	"\x17chipproto/v1/chip.proto\x12\x12analogloop.chip.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xd3\x01\n" +
+	"\x0fDescribeRequest\"\xef\x01\n" +
 	"\x10DescribeResponse\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x12\x1b\n" +
 	"\tspec_json\x18\x03 \x01(\tR\bspecJson\x12\"\n" +
 	"\rgain_per_send\x18\x04 \x01(\x01R\vgainPerSend\x122\n" +
 	"\x06limits\x18\x05 \x01(\v2\x1a.analogloop.chip.v1.LimitsR\x06limits\x12\x16\n" +
-	"\x06server\x18\x06 \x01(\tR\x06server\"\x94\x02\n" +
+	"\x06server\x18\x06 \x01(\tR\x06server\x12\x1a\n" +
+	"\bfeatures\x18\a \x03(\tR\bfeatures\"\x94\x02\n" +
 	"\x06Limits\x12\x19\n" +
 	"\bmax_rows\x18\x01 \x01(\rR\amaxRows\x12\x19\n" +
 	"\bmax_cols\x18\x02 \x01(\rR\amaxCols\x12\x1b\n" +
@@ -1149,7 +1181,7 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\x03all\x18\x05 \x01(\fH\x00R\x03all\x127\n" +
 	"\achanges\x18\x06 \x01(\v2\x1b.analogloop.chip.v1.ChangesH\x00R\achangesB\t\n" +
 	"\aweights\"\x10\n" +
-	"\x0eUpdateResponse\"\xe0\x01\n" +
+	"\x0eUpdateResponse\"\x85\x02\n" +
 	"\n" +
 	"RunRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
@@ -1158,13 +1190,14 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\x05batch\x18\x04 \x01(\rR\x05batch\x12\x16\n" +
 	"\x06inputs\x18\x05 \x01(\fR\x06inputs\x12\x1b\n" +
 	"\tnoise_key\x18\x06 \x01(\x06R\bnoiseKey\x129\n" +
-	"\x06update\x18\a \x01(\v2!.analogloop.chip.v1.UpdateRequestR\x06update\"'\n" +
+	"\x06update\x18\a \x01(\v2!.analogloop.chip.v1.UpdateRequestR\x06update\x12#\n" +
+	"\rsparse_inputs\x18\b \x01(\fR\fsparseInputs\"'\n" +
 	"\vRunResponse\x12\x18\n" +
 	"\aoutputs\x18\x01 \x01(\fR\aoutputs\"A\n" +
 	"\vFreeRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
 	"\aprogram\x18\x02 \x01(\x04R\aprogram\"\x0e\n" +
-	"\fFreeResponse2\xd8\x04\n" +
+	"\fFreeResponse2\xaa\x05\n" +
 	"\x04Chip\x12U\n" +
 	"\bDescribe\x12#.analogloop.chip.v1.DescribeRequest\x1a$.analogloop.chip.v1.DescribeResponse\x12^\n" +
 	"\vOpenSession\x12&.analogloop.chip.v1.OpenSessionRequest\x1a'.analogloop.chip.v1.OpenSessionResponse\x12a\n" +
@@ -1172,7 +1205,8 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\aProgram\x12\".analogloop.chip.v1.ProgramRequest\x1a#.analogloop.chip.v1.ProgramResponse\x12O\n" +
 	"\x06Update\x12!.analogloop.chip.v1.UpdateRequest\x1a\".analogloop.chip.v1.UpdateResponse\x12F\n" +
 	"\x03Run\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse\x12I\n" +
-	"\x04Free\x12\x1f.analogloop.chip.v1.FreeRequest\x1a .analogloop.chip.v1.FreeResponseB6Z4github.com/analogloop/analogloop/chipproto/v1;chipv1b\x06proto3"
+	"\x04Free\x12\x1f.analogloop.chip.v1.FreeRequest\x1a .analogloop.chip.v1.FreeResponse\x12P\n" +
+	"\tRunStream\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse(\x010\x01B6Z4github.com/analogloop/analogloop/chipproto/v1;chipv1b\x06proto3"
 
 var (
 	file_chipproto_v1_chip_proto_rawDescOnce sync.Once
@@ -1218,15 +1252,17 @@ var file_chipproto_v1_chip_proto_depIdxs = []int32{
 	11, // 8: analogloop.chip.v1.Chip.Update:input_type -> analogloop.chip.v1.UpdateRequest
 	13, // 9: analogloop.chip.v1.Chip.Run:input_type -> analogloop.chip.v1.RunRequest
 	15, // 10: analogloop.chip.v1.Chip.Free:input_type -> analogloop.chip.v1.FreeRequest
-	1,  // 11: analogloop.chip.v1.Chip.Describe:output_type -> analogloop.chip.v1.DescribeResponse
-	4,  // 12: analogloop.chip.v1.Chip.OpenSession:output_type -> analogloop.chip.v1.OpenSessionResponse
-	6,  // 13: analogloop.chip.v1.Chip.CloseSession:output_type -> analogloop.chip.v1.CloseSessionResponse
-	9,  // 14: analogloop.chip.v1.Chip.Program:output_type -> analogloop.chip.v1.ProgramResponse
-	12, // 15: analogloop.chip.v1.Chip.Update:output_type -> analogloop.chip.v1.UpdateResponse
-	14, // 16: analogloop.chip.v1.Chip.Run:output_type -> analogloop.chip.v1.RunResponse
-	16, // 17: analogloop.chip.v1.Chip.Free:output_type -> analogloop.chip.v1.FreeResponse
-	11, // [11:18] is the sub-list for method output_type
-	4,  // [4:11] is the sub-list for method input_type
+	13, // 11: analogloop.chip.v1.Chip.RunStream:input_type -> analogloop.chip.v1.RunRequest
+	1,  // 12: analogloop.chip.v1.Chip.Describe:output_type -> analogloop.chip.v1.DescribeResponse
+	4,  // 13: analogloop.chip.v1.Chip.OpenSession:output_type -> analogloop.chip.v1.OpenSessionResponse
+	6,  // 14: analogloop.chip.v1.Chip.CloseSession:output_type -> analogloop.chip.v1.CloseSessionResponse
+	9,  // 15: analogloop.chip.v1.Chip.Program:output_type -> analogloop.chip.v1.ProgramResponse
+	12, // 16: analogloop.chip.v1.Chip.Update:output_type -> analogloop.chip.v1.UpdateResponse
+	14, // 17: analogloop.chip.v1.Chip.Run:output_type -> analogloop.chip.v1.RunResponse
+	16, // 18: analogloop.chip.v1.Chip.Free:output_type -> analogloop.chip.v1.FreeResponse
+	14, // 19: analogloop.chip.v1.Chip.RunStream:output_type -> analogloop.chip.v1.RunResponse
+	12, // [12:20] is the sub-list for method output_type
+	4,  // [4:12] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
 	4,  // [4:4] is the sub-list for extension extendee
 	0,  // [0:4] is the sub-list for field type_name

@@ -71,6 +71,7 @@ const (
 	Chip_Update_FullMethodName       = "/analogloop.chip.v1.Chip/Update"
 	Chip_Run_FullMethodName          = "/analogloop.chip.v1.Chip/Run"
 	Chip_Free_FullMethodName         = "/analogloop.chip.v1.Chip/Free"
+	Chip_RunStream_FullMethodName    = "/analogloop.chip.v1.Chip/RunStream"
 )
 
 // ChipClient is the client API for Chip service.
@@ -103,6 +104,17 @@ type ChipClient interface {
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (*RunResponse, error)
 	// Free frees one program. Freeing an unknown program is not an error.
 	Free(ctx context.Context, in *FreeRequest, opts ...grpc.CallOption) (*FreeResponse, error)
+	// RunStream is Run on one long-lived stream: the client sends a
+	// RunRequest, waits for its RunResponse, and may then send the next one
+	// (one run in flight per stream; a client opens several streams for
+	// concurrent runs). Every request is checked, scheduled, answered and
+	// counted exactly as by Run; what it saves is a call's set-up (headers,
+	// a new HTTP/2 stream) for each run. The first error ends the stream with
+	// the status Run would have returned; the client opens a new stream for
+	// its next run. A server that drains ends its idle streams with
+	// UNAVAILABLE. Optional: a client uses it only when Describe lists the
+	// feature "run_stream", and calls Run otherwise.
+	RunStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RunRequest, RunResponse], error)
 }
 
 type chipClient struct {
@@ -183,6 +195,19 @@ func (c *chipClient) Free(ctx context.Context, in *FreeRequest, opts ...grpc.Cal
 	return out, nil
 }
 
+func (c *chipClient) RunStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RunRequest, RunResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Chip_ServiceDesc.Streams[0], Chip_RunStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RunRequest, RunResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Chip_RunStreamClient = grpc.BidiStreamingClient[RunRequest, RunResponse]
+
 // ChipServer is the server API for Chip service.
 // All implementations must embed UnimplementedChipServer
 // for forward compatibility.
@@ -213,6 +238,17 @@ type ChipServer interface {
 	Run(context.Context, *RunRequest) (*RunResponse, error)
 	// Free frees one program. Freeing an unknown program is not an error.
 	Free(context.Context, *FreeRequest) (*FreeResponse, error)
+	// RunStream is Run on one long-lived stream: the client sends a
+	// RunRequest, waits for its RunResponse, and may then send the next one
+	// (one run in flight per stream; a client opens several streams for
+	// concurrent runs). Every request is checked, scheduled, answered and
+	// counted exactly as by Run; what it saves is a call's set-up (headers,
+	// a new HTTP/2 stream) for each run. The first error ends the stream with
+	// the status Run would have returned; the client opens a new stream for
+	// its next run. A server that drains ends its idle streams with
+	// UNAVAILABLE. Optional: a client uses it only when Describe lists the
+	// feature "run_stream", and calls Run otherwise.
+	RunStream(grpc.BidiStreamingServer[RunRequest, RunResponse]) error
 	mustEmbedUnimplementedChipServer()
 }
 
@@ -243,6 +279,9 @@ func (UnimplementedChipServer) Run(context.Context, *RunRequest) (*RunResponse, 
 }
 func (UnimplementedChipServer) Free(context.Context, *FreeRequest) (*FreeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Free not implemented")
+}
+func (UnimplementedChipServer) RunStream(grpc.BidiStreamingServer[RunRequest, RunResponse]) error {
+	return status.Error(codes.Unimplemented, "method RunStream not implemented")
 }
 func (UnimplementedChipServer) mustEmbedUnimplementedChipServer() {}
 func (UnimplementedChipServer) testEmbeddedByValue()              {}
@@ -391,6 +430,13 @@ func _Chip_Free_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Chip_RunStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ChipServer).RunStream(&grpc.GenericServerStream[RunRequest, RunResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Chip_RunStreamServer = grpc.BidiStreamingServer[RunRequest, RunResponse]
+
 // Chip_ServiceDesc is the grpc.ServiceDesc for Chip service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -427,6 +473,13 @@ var Chip_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Chip_Free_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "RunStream",
+			Handler:       _Chip_RunStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "chipproto/v1/chip.proto",
 }

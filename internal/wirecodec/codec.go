@@ -109,6 +109,26 @@ type runInto struct {
 	dst []byte
 }
 
+// StreamInto is RunInto for a client's stream of runs (RunStream): Set
+// names the destination of the next response before it is received. One
+// run at a time: Set and the stream's RecvMsg are called by the goroutine
+// that makes the run, which is the goroutine that decodes (grpc decodes a
+// stream's message in RecvMsg). Pass it with grpc.ForceCodecV2 when the
+// stream is opened.
+type StreamInto struct {
+	Codec
+	dst []byte
+}
+
+// Set makes the next response's outputs decode into dst (nil: into a new
+// slice).
+func (c *StreamInto) Set(dst []byte) { c.dst = dst }
+
+// Unmarshal implements encoding.CodecV2.
+func (c *StreamInto) Unmarshal(data mem.BufferSlice, v any) error {
+	return runInto{dst: c.dst}.Unmarshal(data, v)
+}
+
 // runOutputs is RunResponse.outputs' field number.
 const runOutputs = 1
 
@@ -147,24 +167,30 @@ func (c runInto) Unmarshal(data mem.BufferSlice, v any) error {
 	return nil
 }
 
-// held maps a RunRequest whose Inputs alias a buffer of the pool to that
-// buffer, until Release.
-var held sync.Map // *chipv1.RunRequest -> *[]byte
+// held maps a RunRequest whose Inputs or SparseInputs alias a buffer of
+// the pool, or which was given a Scratch buffer, to those buffers, until
+// Release.
+var held sync.Map // *chipv1.RunRequest -> *holding
+
+type holding struct {
+	msg, scratch *[]byte // either may be nil
+}
 
 // unmarshalRun decodes a RunRequest held in *buf, a buffer of the pool, as
-// proto.Unmarshal would, except that Inputs alias *buf instead of a copy:
-// the server's run inputs (250 KB for the MNIST network's convolution)
-// are then neither copied again nor allocated, and fresh pages are not
-// faulted in for every call. The buffer stays taken until Release(r).
+// proto.Unmarshal would, except that Inputs and SparseInputs alias *buf
+// instead of copies: the server's run inputs (250 KB for the MNIST
+// network's convolution) are then neither copied again nor allocated, and
+// fresh pages are not faulted in for every call. The buffer stays taken
+// until Release(r).
 //
 // The message without its inputs is decoded by proto.Unmarshal: the bytes
-// with every record of field 5 (inputs, wire type bytes) left out. proto3
-// keeps the last value of a repeated scalar field, so Inputs are the
-// last record's bytes. Anything unusual at the top level (a group, a
-// malformed record) is left to proto.Unmarshal with its copy.
+// with every record of fields 5 and 8 (inputs and sparse_inputs, wire type
+// bytes) left out. proto3 keeps the last value of a repeated scalar field,
+// so each is the last record's bytes. Anything unusual at the top level (a
+// group, a malformed record) is left to proto.Unmarshal with its copy.
 func unmarshalRun(buf *[]byte, r *chipv1.RunRequest) error {
 	b := *buf
-	rest, in, ok := cutBytesField(b, runInputs)
+	rest, in, sparse, ok := cutBytesFields(b, runInputs, runSparseInputs)
 	if !ok {
 		err := proto.Unmarshal(b, r)
 		pool.Put(buf)
@@ -174,55 +200,104 @@ func unmarshalRun(buf *[]byte, r *chipv1.RunRequest) error {
 		pool.Put(buf)
 		return err
 	}
-	if len(in) == 0 {
+	if len(in) == 0 && len(sparse) == 0 {
 		pool.Put(buf)
 		return nil // proto leaves empty bytes nil
 	}
-	r.Inputs = in[:len(in):len(in)]
-	held.Store(r, buf)
+	if len(in) > 0 {
+		r.Inputs = in[:len(in):len(in)]
+	}
+	if len(sparse) > 0 {
+		r.SparseInputs = sparse[:len(sparse):len(sparse)]
+	}
+	held.Store(r, &holding{msg: buf})
 	return nil
 }
 
-// runInputs is RunRequest.inputs' field number.
-const runInputs = 5
+// RunRequest.inputs' and sparse_inputs' field numbers.
+const (
+	runInputs       = 5
+	runSparseInputs = 8
+)
 
-// cutBytesField returns b without the records of field num of wire type
-// bytes, and the value of the last of them (nil if none). ok is false when
-// b holds a group or a record it cannot parse.
-func cutBytesField(b []byte, num protowire.Number) (rest, val []byte, ok bool) {
+// cutBytesFields returns b without the records of fields a and c of wire
+// type bytes, and the value of the last record of each (nil if none). ok
+// is false when b holds a group or a record it cannot parse.
+func cutBytesFields(b []byte, a, c protowire.Number) (rest, va, vc []byte, ok bool) {
 	rest = make([]byte, 0, 64)
 	for len(b) > 0 {
 		n, t, tl := protowire.ConsumeTag(b)
 		if tl < 0 || n > protowire.MaxValidNumber {
-			return nil, nil, false
+			return nil, nil, nil, false
 		}
 		var vl int
 		switch t {
 		case protowire.VarintType, protowire.Fixed32Type, protowire.Fixed64Type, protowire.BytesType:
 			vl = protowire.ConsumeFieldValue(n, t, b[tl:])
 		default:
-			return nil, nil, false
+			return nil, nil, nil, false
 		}
 		if vl < 0 {
-			return nil, nil, false
+			return nil, nil, nil, false
 		}
-		if n == num && t == protowire.BytesType {
-			val, _ = protowire.ConsumeBytes(b[tl:])
-		} else {
+		switch {
+		case n == a && t == protowire.BytesType:
+			va, _ = protowire.ConsumeBytes(b[tl:])
+		case n == c && t == protowire.BytesType:
+			vc, _ = protowire.ConsumeBytes(b[tl:])
+		default:
 			rest = append(rest, b[:tl+vl]...)
 		}
 		b = b[tl+vl:]
 	}
-	return rest, val, true
+	return rest, va, vc, true
 }
 
-// Release gives back the buffer that r's Inputs alias, if the codec
-// decoded r into one; r.Inputs must not be used after. Releasing a request
+// cutBytesField is cutBytesFields for one field.
+func cutBytesField(b []byte, num protowire.Number) (rest, val []byte, ok bool) {
+	rest, val, _, ok = cutBytesFields(b, num, 0)
+	return rest, val, ok
+}
+
+// Scratch returns n bytes (n >= 1) for the decoded inputs of r, from the
+// pool (allocated beyond its largest class), given back by Release(r). Its
+// bytes are whatever they were: the caller writes all n before reading
+// any, and reads none when it could not (DecodeSparse failed). At most
+// one per request: a second call returns a fresh slice the pool never
+// sees.
+func Scratch(r *chipv1.RunRequest, n int) []byte {
+	if n > 1<<maxShift {
+		return make([]byte, n)
+	}
+	buf := pool.Get(n)
+	h := &holding{scratch: buf}
+	if v, loaded := held.LoadOrStore(r, h); loaded {
+		old := v.(*holding)
+		if old.scratch != nil {
+			pool.Put(buf)
+			return make([]byte, n)
+		}
+		old.scratch = buf
+	}
+	return *buf
+}
+
+// Release gives back the buffers that r's Inputs and SparseInputs alias
+// and its Scratch buffer, if the codec decoded r into one or gave it one;
+// r's inputs and the scratch must not be used after. Releasing a request
 // the codec did not decode, or one already released, does nothing.
 func Release(r *chipv1.RunRequest) {
-	if buf, ok := held.LoadAndDelete(r); ok {
-		r.Inputs = nil
-		pool.Put(buf.(*[]byte))
+	v, ok := held.LoadAndDelete(r)
+	if !ok {
+		return
+	}
+	h := v.(*holding)
+	if h.msg != nil {
+		r.Inputs, r.SparseInputs = nil, nil
+		pool.Put(h.msg)
+	}
+	if h.scratch != nil {
+		pool.Put(h.scratch)
 	}
 }
 

@@ -2,6 +2,8 @@ package wirecodec
 
 import (
 	"bytes"
+	"errors"
+	"math/rand/v2"
 	"testing"
 
 	chipv1 "github.com/analogloop/analogloop/chipproto/v1"
@@ -112,7 +114,9 @@ func TestUnmarshalRunRequest(t *testing.T) {
 	group := protowire.AppendTag(append([]byte(nil), small...), 20, protowire.StartGroupType)
 	group = protowire.AppendTag(group, 20, protowire.EndGroupType)
 	wrongType := protowire.AppendVarint(protowire.AppendTag(append([]byte(nil), small...), 5, protowire.VarintType), 3)
-	for _, b := range [][]byte{big, small, noInputs, rawRun(), group, wrongType, small[:len(small)-1], {0}, nil} {
+	sparse, _ := proto.Marshal(&chipv1.RunRequest{Session: "s", Batch: 2500, SparseInputs: AppendSparse(nil, filled(250000, 0x1e))})
+	both := protowire.AppendBytes(protowire.AppendTag(append([]byte(nil), small...), 8, protowire.BytesType), []byte{1, 2, 3})
+	for _, b := range [][]byte{big, small, noInputs, rawRun(), group, wrongType, small[:len(small)-1], {0}, nil, sparse, both} {
 		for _, size := range []int{16384, 1000, 7} {
 			checkRunRequest(t, b, size)
 		}
@@ -190,7 +194,7 @@ func TestRunInto(t *testing.T) {
 func FuzzUnmarshal(f *testing.F) {
 	small, _ := proto.Marshal(runRequest(300, 2))
 	resp, _ := proto.Marshal(&chipv1.RunResponse{Outputs: filled(40, 9)})
-	for _, b := range [][]byte{small, rawRun()[:200], resp, {0x2a, 0x02, 1, 2, 0x2a, 0x01, 3}} {
+	for _, b := range [][]byte{small, rawRun()[:200], resp, {0x2a, 0x02, 1, 2, 0x2a, 0x01, 3}, {0x42, 0x02, 1, 2, 0x2a, 0x01, 3, 0x42, 0x00}} {
 		f.Add(b, uint16(16))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, size uint16) {
@@ -206,6 +210,89 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 		if werr == nil && !proto.Equal(&got, &want) {
 			t.Fatalf("RunInto and proto.Unmarshal decode different responses (outputs %d and %d bytes)", len(got.Outputs), len(want.Outputs))
+		}
+	})
+}
+
+// TestScratch: a request's scratch buffer and its aliased inputs stay what
+// they were while other requests take and give back buffers, until its
+// own Release, which gives back both (and nothing twice); a second Scratch
+// of one request gets a buffer of its own.
+func TestScratch(t *testing.T) {
+	b, _ := proto.Marshal(&chipv1.RunRequest{Batch: 1, SparseInputs: filled(70000, 0x22)})
+	var r chipv1.RunRequest
+	if err := (Codec{}).Unmarshal(frames(b, 16384), &r); err != nil {
+		t.Fatal(err)
+	}
+	x := Scratch(&r, 250000)
+	copy(x, filled(250000, 0x33))
+	y := Scratch(&r, 100)
+	copy(y, filled(100, 0x44))
+	for i := range 20 {
+		var o chipv1.RunRequest
+		ob, _ := proto.Marshal(&chipv1.RunRequest{Batch: 1, SparseInputs: filled(70000, byte(i))})
+		if err := (Codec{}).Unmarshal(frames(ob, 16384), &o); err != nil {
+			t.Fatal(err)
+		}
+		copy(Scratch(&o, 250000), filled(250000, byte(i)))
+		Release(&o)
+		if o.SparseInputs != nil {
+			t.Fatal("Release left the sparse inputs in the request")
+		}
+	}
+	if !bytes.Equal(x, filled(250000, 0x33)) || !bytes.Equal(y, filled(100, 0x44)) || !bytes.Equal(r.SparseInputs, filled(70000, 0x22)) {
+		t.Fatal("a held request's buffers changed")
+	}
+	Release(&r)
+	Release(&r)
+	var own chipv1.RunRequest
+	z := Scratch(&own, 5000) // not decoded by the codec: its scratch only
+	own.Inputs = z
+	Release(&own)
+	if own.Inputs == nil {
+		t.Fatal("Release took the inputs of a request the codec did not decode")
+	}
+}
+
+// FuzzDecodeSparse: whatever the bytes and the number of inputs,
+// DecodeSparse does not panic, the vector and plain loops agree (the same
+// inputs, or an error at the same byte), and what it accepts is the form
+// AppendSparse writes for those inputs, up to listed zeros.
+func FuzzDecodeSparse(f *testing.F) {
+	f.Add(AppendSparse(nil, sparseInputs(rand.New(rand.NewPCG(1, 1)), 1000)), uint16(1000))
+	f.Add(AppendSparse(nil, bytes.Repeat([]byte{31}, 130)), uint16(130))
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 5}, uint16(3))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0x80}, uint16(64))
+	f.Add([]byte{}, uint16(0))
+	f.Fuzz(func(t *testing.T, src []byte, n uint16) {
+		fast := sparseFast
+		defer func() { sparseFast = fast }()
+		var outs [2][]byte
+		var errs [2]error
+		for i, v := range []bool{false, fast} {
+			sparseFast = v
+			outs[i] = make([]byte, n)
+			errs[i] = DecodeSparse(outs[i], src)
+		}
+		var e0, e1 *SparseError
+		switch {
+		case (errs[0] == nil) != (errs[1] == nil):
+			t.Fatalf("plain loop: %v, vector loop: %v", errs[0], errs[1])
+		case errs[0] != nil:
+			if !errors.As(errs[0], &e0) || !errors.As(errs[1], &e1) || e0.Offset != e1.Offset || e0.Offset < 0 || e0.Offset > len(src) {
+				t.Fatalf("errors differ or are out of place: %v, %v", errs[0], errs[1])
+			}
+			return
+		case !bytes.Equal(outs[0], outs[1]):
+			t.Fatal("the plain and vector loops decode different inputs")
+		}
+		enc := AppendSparse(nil, outs[0])
+		if len(enc) > len(src) {
+			t.Fatalf("accepted %d bytes for inputs whose form takes %d", len(src), len(enc))
+		}
+		back := make([]byte, n)
+		if err := DecodeSparse(back, enc); err != nil || !bytes.Equal(back, outs[0]) {
+			t.Fatalf("re-encoded inputs do not decode back: %v", err)
 		}
 	})
 }

@@ -2,7 +2,8 @@
 // (package remote) and server (package chipserver): grpc's own proto codec
 // (google.golang.org/grpc/encoding/proto), the same bytes on the wire, with
 // buffers of its own, which are not cleared when they are reused, and
-// without a copy of a run's inputs (server) and outputs (client).
+// without a copy of a run's inputs (server) and outputs (client); and the
+// sparse form of a run's inputs (sparse.go).
 //
 // Why. grpc's codec takes its buffers from mem.DefaultBufferPool, whose
 // tiers are 256 B, 4, 16 and 32 KiB and 1 MiB, and clears a buffer's whole
@@ -32,12 +33,17 @@
 //     buffer is free again when Unmarshal returns: grpc's codec frees its
 //     own materialised buffer at the same point.
 //   - A RunRequest (the server's) is copied likewise into (*buf)[:n],
-//     every byte written; its Inputs are a subslice of those n bytes,
-//     capped at their length, and the rest of the message is decoded by
-//     proto from a copy. The buffer goes back to the pool only in Release,
-//     which the server calls when the call is over (chipserver's
-//     interceptor, after the handler returned: Run does not keep its
-//     inputs), and which also clears the request's Inputs.
+//     every byte written; its Inputs and SparseInputs are subslices of
+//     those n bytes, capped at their length, and the rest of the message
+//     is decoded by proto from a copy. The buffer goes back to the pool
+//     only in Release, which the server calls when the call, or the run
+//     of a stream, is over (chipserver's interceptor and stream handler,
+//     after Run returned: Run does not keep its inputs), and which also
+//     clears the request's Inputs and SparseInputs.
+//   - Scratch hands out (*buf)[:n] for a request's inputs decoded from
+//     their sparse form; DecodeSparse writes all n bytes when it succeeds,
+//     and the server reads none when it fails. It goes back in the same
+//     Release.
 //   - A RunResponse (the client's, RunInto) is decoded from (*buf)[:n] as
 //     above; its outputs are copied into the caller's dst, which the
 //     caller owns, and the buffer goes back before Unmarshal returns.

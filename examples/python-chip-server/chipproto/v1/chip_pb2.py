@@ -19,7 +19,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='chipproto/v1/chip.proto',
   package='analogloop.chip.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x17\x63hipproto/v1/chip.proto\x12\x12\x61nalogloop.chip.v1\"\x11\n\x0f\x44\x65scribeRequest\"\x9a\x01\n\x10\x44\x65scribeResponse\x12\x10\n\x08protocol\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x15\n\rgain_per_send\x18\x04 \x01(\x01\x12*\n\x06limits\x18\x05 \x01(\x0b\x32\x1a.analogloop.chip.v1.Limits\x12\x0e\n\x06server\x18\x06 \x01(\t\"\xb0\x01\n\x06Limits\x12\x10\n\x08max_rows\x18\x01 \x01(\r\x12\x10\n\x08max_cols\x18\x02 \x01(\r\x12\x11\n\tmax_sends\x18\x03 \x01(\r\x12\x11\n\tmax_batch\x18\x04 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\r\x12 \n\x18max_programs_per_session\x18\x06 \x01(\r\x12\x1f\n\x17max_weights_per_session\x18\x07 \x01(\x04\"$\n\x12OpenSessionRequest\x12\x0e\n\x06\x63lient\x18\x01 \x01(\t\"&\n\x13OpenSessionResponse\x12\x0f\n\x07session\x18\x01 \x01(\t\"&\n\x13\x43loseSessionRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\"\x16\n\x14\x43loseSessionResponse\"(\n\tPlacement\x12\x0b\n\x03row\x18\x01 \x01(\r\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\r\"\xb1\x01\n\x0eProgramRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0c\n\x04rows\x18\x03 \x01(\r\x12\x0c\n\x04\x63ols\x18\x04 \x01(\r\x12\r\n\x05sends\x18\x05 \x01(\r\x12\x30\n\tplacement\x18\x06 \x01(\x0b\x32\x1d.analogloop.chip.v1.Placement\x12\x0f\n\x07weights\x18\x07 \x01(\x0c\x12\x0f\n\x07version\x18\x08 \x01(\x04\"\x11\n\x0fProgramResponse\"\'\n\x07\x43hanges\x12\x0c\n\x04gaps\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x01(\x0c\"\xa2\x01\n\rUpdateRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x14\n\x0c\x62\x61se_version\x18\x03 \x01(\x04\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\r\n\x03\x61ll\x18\x05 \x01(\x0cH\x00\x12.\n\x07\x63hanges\x18\x06 \x01(\x0b\x32\x1b.analogloop.chip.v1.ChangesH\x00\x42\t\n\x07weights\"\x10\n\x0eUpdateResponse\"\xa4\x01\n\nRunRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\r\n\x05\x62\x61tch\x18\x04 \x01(\r\x12\x0e\n\x06inputs\x18\x05 \x01(\x0c\x12\x11\n\tnoise_key\x18\x06 \x01(\x06\x12\x31\n\x06update\x18\x07 \x01(\x0b\x32!.analogloop.chip.v1.UpdateRequest\"\x1e\n\x0bRunResponse\x12\x0f\n\x07outputs\x18\x01 \x01(\x0c\"/\n\x0b\x46reeRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\"\x0e\n\x0c\x46reeResponse2\xd8\x04\n\x04\x43hip\x12U\n\x08\x44\x65scribe\x12#.analogloop.chip.v1.DescribeRequest\x1a$.analogloop.chip.v1.DescribeResponse\x12^\n\x0bOpenSession\x12&.analogloop.chip.v1.OpenSessionRequest\x1a\'.analogloop.chip.v1.OpenSessionResponse\x12\x61\n\x0c\x43loseSession\x12\'.analogloop.chip.v1.CloseSessionRequest\x1a(.analogloop.chip.v1.CloseSessionResponse\x12R\n\x07Program\x12\".analogloop.chip.v1.ProgramRequest\x1a#.analogloop.chip.v1.ProgramResponse\x12O\n\x06Update\x12!.analogloop.chip.v1.UpdateRequest\x1a\".analogloop.chip.v1.UpdateResponse\x12\x46\n\x03Run\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse\x12I\n\x04\x46ree\x12\x1f.analogloop.chip.v1.FreeRequest\x1a .analogloop.chip.v1.FreeResponseB6Z4github.com/analogloop/analogloop/chipproto/v1;chipv1b\x06proto3')
+  serialized_pb=_b('\n\x17\x63hipproto/v1/chip.proto\x12\x12\x61nalogloop.chip.v1\"\x11\n\x0f\x44\x65scribeRequest\"\xac\x01\n\x10\x44\x65scribeResponse\x12\x10\n\x08protocol\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x15\n\rgain_per_send\x18\x04 \x01(\x01\x12*\n\x06limits\x18\x05 \x01(\x0b\x32\x1a.analogloop.chip.v1.Limits\x12\x0e\n\x06server\x18\x06 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x07 \x03(\t\"\xb0\x01\n\x06Limits\x12\x10\n\x08max_rows\x18\x01 \x01(\r\x12\x10\n\x08max_cols\x18\x02 \x01(\r\x12\x11\n\tmax_sends\x18\x03 \x01(\r\x12\x11\n\tmax_batch\x18\x04 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\r\x12 \n\x18max_programs_per_session\x18\x06 \x01(\r\x12\x1f\n\x17max_weights_per_session\x18\x07 \x01(\x04\"$\n\x12OpenSessionRequest\x12\x0e\n\x06\x63lient\x18\x01 \x01(\t\"&\n\x13OpenSessionResponse\x12\x0f\n\x07session\x18\x01 \x01(\t\"&\n\x13\x43loseSessionRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\"\x16\n\x14\x43loseSessionResponse\"(\n\tPlacement\x12\x0b\n\x03row\x18\x01 \x01(\r\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\r\"\xb1\x01\n\x0eProgramRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0c\n\x04rows\x18\x03 \x01(\r\x12\x0c\n\x04\x63ols\x18\x04 \x01(\r\x12\r\n\x05sends\x18\x05 \x01(\r\x12\x30\n\tplacement\x18\x06 \x01(\x0b\x32\x1d.analogloop.chip.v1.Placement\x12\x0f\n\x07weights\x18\x07 \x01(\x0c\x12\x0f\n\x07version\x18\x08 \x01(\x04\"\x11\n\x0fProgramResponse\"\'\n\x07\x43hanges\x12\x0c\n\x04gaps\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x01(\x0c\"\xa2\x01\n\rUpdateRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x14\n\x0c\x62\x61se_version\x18\x03 \x01(\x04\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\r\n\x03\x61ll\x18\x05 \x01(\x0cH\x00\x12.\n\x07\x63hanges\x18\x06 \x01(\x0b\x32\x1b.analogloop.chip.v1.ChangesH\x00\x42\t\n\x07weights\"\x10\n\x0eUpdateResponse\"\xbb\x01\n\nRunRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\r\n\x05\x62\x61tch\x18\x04 \x01(\r\x12\x0e\n\x06inputs\x18\x05 \x01(\x0c\x12\x11\n\tnoise_key\x18\x06 \x01(\x06\x12\x31\n\x06update\x18\x07 \x01(\x0b\x32!.analogloop.chip.v1.UpdateRequest\x12\x15\n\rsparse_inputs\x18\x08 \x01(\x0c\"\x1e\n\x0bRunResponse\x12\x0f\n\x07outputs\x18\x01 \x01(\x0c\"/\n\x0b\x46reeRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\"\x0e\n\x0c\x46reeResponse2\xaa\x05\n\x04\x43hip\x12U\n\x08\x44\x65scribe\x12#.analogloop.chip.v1.DescribeRequest\x1a$.analogloop.chip.v1.DescribeResponse\x12^\n\x0bOpenSession\x12&.analogloop.chip.v1.OpenSessionRequest\x1a\'.analogloop.chip.v1.OpenSessionResponse\x12\x61\n\x0c\x43loseSession\x12\'.analogloop.chip.v1.CloseSessionRequest\x1a(.analogloop.chip.v1.CloseSessionResponse\x12R\n\x07Program\x12\".analogloop.chip.v1.ProgramRequest\x1a#.analogloop.chip.v1.ProgramResponse\x12O\n\x06Update\x12!.analogloop.chip.v1.UpdateRequest\x1a\".analogloop.chip.v1.UpdateResponse\x12\x46\n\x03Run\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse\x12I\n\x04\x46ree\x12\x1f.analogloop.chip.v1.FreeRequest\x1a .analogloop.chip.v1.FreeResponse\x12P\n\tRunStream\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse(\x01\x30\x01\x42\x36Z4github.com/analogloop/analogloop/chipproto/v1;chipv1b\x06proto3')
 )
 
 
@@ -98,6 +98,13 @@ _DESCRIBERESPONSE = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='features', full_name='analogloop.chip.v1.DescribeResponse.features', index=6,
+      number=7, type=9, cpp_type=9, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -111,7 +118,7 @@ _DESCRIBERESPONSE = _descriptor.Descriptor(
   oneofs=[
   ],
   serialized_start=67,
-  serialized_end=221,
+  serialized_end=239,
 )
 
 
@@ -183,8 +190,8 @@ _LIMITS = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=224,
-  serialized_end=400,
+  serialized_start=242,
+  serialized_end=418,
 )
 
 
@@ -214,8 +221,8 @@ _OPENSESSIONREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=402,
-  serialized_end=438,
+  serialized_start=420,
+  serialized_end=456,
 )
 
 
@@ -245,8 +252,8 @@ _OPENSESSIONRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=440,
-  serialized_end=478,
+  serialized_start=458,
+  serialized_end=496,
 )
 
 
@@ -276,8 +283,8 @@ _CLOSESESSIONREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=480,
-  serialized_end=518,
+  serialized_start=498,
+  serialized_end=536,
 )
 
 
@@ -300,8 +307,8 @@ _CLOSESESSIONRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=520,
-  serialized_end=542,
+  serialized_start=538,
+  serialized_end=560,
 )
 
 
@@ -338,8 +345,8 @@ _PLACEMENT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=544,
-  serialized_end=584,
+  serialized_start=562,
+  serialized_end=602,
 )
 
 
@@ -418,8 +425,8 @@ _PROGRAMREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=587,
-  serialized_end=764,
+  serialized_start=605,
+  serialized_end=782,
 )
 
 
@@ -442,8 +449,8 @@ _PROGRAMRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=766,
-  serialized_end=783,
+  serialized_start=784,
+  serialized_end=801,
 )
 
 
@@ -480,8 +487,8 @@ _CHANGES = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=785,
-  serialized_end=824,
+  serialized_start=803,
+  serialized_end=842,
 )
 
 
@@ -549,8 +556,8 @@ _UPDATEREQUEST = _descriptor.Descriptor(
       name='weights', full_name='analogloop.chip.v1.UpdateRequest.weights',
       index=0, containing_type=None, fields=[]),
   ],
-  serialized_start=827,
-  serialized_end=989,
+  serialized_start=845,
+  serialized_end=1007,
 )
 
 
@@ -573,8 +580,8 @@ _UPDATERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=991,
-  serialized_end=1007,
+  serialized_start=1009,
+  serialized_end=1025,
 )
 
 
@@ -634,6 +641,13 @@ _RUNREQUEST = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='sparse_inputs', full_name='analogloop.chip.v1.RunRequest.sparse_inputs', index=7,
+      number=8, type=12, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b(""),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -646,8 +660,8 @@ _RUNREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1010,
-  serialized_end=1174,
+  serialized_start=1028,
+  serialized_end=1215,
 )
 
 
@@ -677,8 +691,8 @@ _RUNRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1176,
-  serialized_end=1206,
+  serialized_start=1217,
+  serialized_end=1247,
 )
 
 
@@ -715,8 +729,8 @@ _FREEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1208,
-  serialized_end=1255,
+  serialized_start=1249,
+  serialized_end=1296,
 )
 
 
@@ -739,8 +753,8 @@ _FREERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1257,
-  serialized_end=1271,
+  serialized_start=1298,
+  serialized_end=1312,
 )
 
 _DESCRIBERESPONSE.fields_by_name['limits'].message_type = _LIMITS
@@ -901,8 +915,8 @@ _CHIP = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=1274,
-  serialized_end=1874,
+  serialized_start=1315,
+  serialized_end=1997,
   methods=[
   _descriptor.MethodDescriptor(
     name='Describe',
@@ -965,6 +979,15 @@ _CHIP = _descriptor.ServiceDescriptor(
     containing_service=None,
     input_type=_FREEREQUEST,
     output_type=_FREERESPONSE,
+    options=None,
+  ),
+  _descriptor.MethodDescriptor(
+    name='RunStream',
+    full_name='analogloop.chip.v1.Chip.RunStream',
+    index=7,
+    containing_service=None,
+    input_type=_RUNREQUEST,
+    output_type=_RUNRESPONSE,
     options=None,
   ),
 ])

@@ -49,6 +49,11 @@ class ChipStub(object):
         request_serializer=chipproto_dot_v1_dot_chip__pb2.FreeRequest.SerializeToString,
         response_deserializer=chipproto_dot_v1_dot_chip__pb2.FreeResponse.FromString,
         )
+    self.RunStream = channel.stream_stream(
+        '/analogloop.chip.v1.Chip/RunStream',
+        request_serializer=chipproto_dot_v1_dot_chip__pb2.RunRequest.SerializeToString,
+        response_deserializer=chipproto_dot_v1_dot_chip__pb2.RunResponse.FromString,
+        )
 
 
 class ChipServicer(object):
@@ -116,6 +121,22 @@ class ChipServicer(object):
     context.set_details('Method not implemented!')
     raise NotImplementedError('Method not implemented!')
 
+  def RunStream(self, request_iterator, context):
+    """RunStream is Run on one long-lived stream: the client sends a
+    RunRequest, waits for its RunResponse, and may then send the next one
+    (one run in flight per stream; a client opens several streams for
+    concurrent runs). Every request is checked, scheduled, answered and
+    counted exactly as by Run; what it saves is a call's set-up (headers,
+    a new HTTP/2 stream) for each run. The first error ends the stream with
+    the status Run would have returned; the client opens a new stream for
+    its next run. A server that drains ends its idle streams with
+    UNAVAILABLE. Optional: a client uses it only when Describe lists the
+    feature "run_stream", and calls Run otherwise.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
 
 def add_ChipServicer_to_server(servicer, server):
   rpc_method_handlers = {
@@ -153,6 +174,11 @@ def add_ChipServicer_to_server(servicer, server):
           servicer.Free,
           request_deserializer=chipproto_dot_v1_dot_chip__pb2.FreeRequest.FromString,
           response_serializer=chipproto_dot_v1_dot_chip__pb2.FreeResponse.SerializeToString,
+      ),
+      'RunStream': grpc.stream_stream_rpc_method_handler(
+          servicer.RunStream,
+          request_deserializer=chipproto_dot_v1_dot_chip__pb2.RunRequest.FromString,
+          response_serializer=chipproto_dot_v1_dot_chip__pb2.RunResponse.SerializeToString,
       ),
   }
   generic_handler = grpc.method_handlers_generic_handler(
