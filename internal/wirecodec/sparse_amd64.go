@@ -4,13 +4,9 @@ package wirecodec
 
 import "github.com/analogloop/analogloop/internal/x86"
 
-// sparseFast: AVX-512 F and BW with the OS saving the vector state, and
-// POPCNT (x86.AVX512, which also makes CPUID leaf 7 valid), and VBMI2
-// (VPCOMPRESSB, VPEXPANDB: CPUID leaf 7, ECX bit 6).
-var sparseFast = x86.AVX512 && cpuid7ecx()&(1<<6) != 0
-
-// cpuid7ecx is ECX of CPUID leaf 7, sub-leaf 0.
-func cpuid7ecx() uint32
+// sparseFast: the kernels below need AVX-512 BW and POPCNT with the OS
+// saving the vector state, and VBMI2 (VPCOMPRESSB, VPEXPANDB).
+var sparseFast = x86.AVX512VBMI2
 
 // sparseEncode512 writes the sparse form of blocks whole blocks of src to
 // dst and returns its length. It stores 72 bytes per block whatever its

@@ -2,14 +2,6 @@
 
 #include "textflag.h"
 
-// func cpuid7ecx() uint32
-TEXT ·cpuid7ecx(SB), NOSPLIT, $0-4
-	MOVL $7, AX
-	XORL CX, CX
-	CPUID
-	MOVL CX, ret+0(FP)
-	RET
-
 // func sparseEncode512(dst, src *byte, blocks int) int
 // Per block of 64 inputs: the mask of the bytes that are not 0 (VPTESTMB),
 // stored as 8 bytes, then those bytes packed to the front (VPCOMPRESSB,

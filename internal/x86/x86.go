@@ -9,3 +9,7 @@ var AVX2 bool
 // state enabled by the OS: the noise generator and the digitisation loops
 // of analogmac.
 var AVX512 bool
+
+// AVX512VBMI2 is AVX512 plus VBMI2 (VPCOMPRESSB, VPEXPANDB): the sparse
+// input form of the chip protocol (internal/wirecodec).
+var AVX512VBMI2 bool

@@ -19,7 +19,7 @@ func init() {
 	if xcr0&6 != 6 { // XMM and YMM state
 		return
 	}
-	_, ebx7, _, _ := cpuid(7, 0)
+	_, ebx7, ecx7, _ := cpuid(7, 0)
 	AVX2 = ebx7&(1<<5) != 0
 	const (
 		f    = 1 << 16
@@ -34,4 +34,6 @@ func init() {
 	// Opmask, upper halves of ZMM0-15 and ZMM16-31.
 	AVX512 = AVX2 && xcr0&0xe0 == 0xe0 && ebx7&(f|dq|bw|vl|bmi1|bmi2) == f|dq|bw|vl|bmi1|bmi2 &&
 		ecx1&(fma|pop) == fma|pop
+	const vbmi2 = 1 << 6 // leaf 7, ECX
+	AVX512VBMI2 = AVX512 && ecx7&vbmi2 != 0
 }
