@@ -438,36 +438,13 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-// blocking is a device whose runs wait until released.
-type blocking struct {
-	analogmac.Device
-	started chan uint64 // the noise key of each run that starts
-	release chan struct{}
-}
-
-func (b *blocking) Program(ctx context.Context, m analogmac.Matrix) (analogmac.Program, error) {
-	p, err := b.Device.Program(ctx, m)
-	return &blockingProgram{p, b}, err
-}
-
-type blockingProgram struct {
-	analogmac.Program
-	b *blocking
-}
-
-func (p *blockingProgram) Run(ctx context.Context, dst []int8, x []uint8, batch int, key uint64) error {
-	p.b.started <- key
-	<-p.b.release
-	return p.Program.Run(ctx, dst, x, batch, key)
-}
-
 // TestFairAndBounded: with one worker busy, a session that floods the
 // queue is served in turn with a session that sends one run: the light
 // session's run is the next to start, not the last; a session's share of
 // the queue is bounded (RESOURCE_EXHAUSTED), and the queue depth is
 // exported.
 func TestFairAndBounded(t *testing.T) {
-	b := &blocking{Device: chip(t, 1), started: make(chan uint64, 100), release: make(chan struct{})}
+	b := &chipservertest.Blocking{Device: chip(t, 1), Started: make(chan uint64, 100), Release: make(chan struct{})}
 	reg := prometheus.NewRegistry()
 	srv := chipservertest.Start(t, "", chipserver.Config{Device: b, Workers: 1, SessionQueue: 4, QueueDepth: 100, Metrics: reg})
 	c, _ := client(t, srv.Addr)
@@ -485,7 +462,7 @@ func TestFairAndBounded(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 10)
 	wg.Go(func() { errs <- run(busy, 100) })
-	<-b.started // the worker is busy with run 100
+	<-b.Started // the worker is busy with run 100
 	for k := range 4 {
 		wg.Go(func() { errs <- run(busy, uint64(101+k)) })
 	}
@@ -507,10 +484,10 @@ func TestFairAndBounded(t *testing.T) {
 	}
 	var order []uint64
 	for range 5 {
-		b.release <- struct{}{}
-		order = append(order, <-b.started)
+		b.Release <- struct{}{}
+		order = append(order, <-b.Started)
 	}
-	b.release <- struct{}{}
+	b.Release <- struct{}{}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -554,7 +531,7 @@ func scrape(t *testing.T, url string) string {
 // TestDrainAndHealth: the health service says SERVING; after Drain it says
 // NOT_SERVING, a call in progress finishes, and new calls get UNAVAILABLE.
 func TestDrainAndHealth(t *testing.T) {
-	b := &blocking{Device: chip(t, 1), started: make(chan uint64, 1), release: make(chan struct{})}
+	b := &chipservertest.Blocking{Device: chip(t, 1), Started: make(chan uint64, 1), Release: make(chan struct{})}
 	srv := chipservertest.Start(t, "", chipserver.Config{Device: b})
 	c, conn := client(t, srv.Addr)
 	ctx := context.Background()
@@ -571,7 +548,7 @@ func TestDrainAndHealth(t *testing.T) {
 		_, err := c.Run(ctx, &chipv1.RunRequest{Session: s, Program: 1, Batch: 1, Inputs: []byte{1}})
 		done <- err
 	}()
-	<-b.started
+	<-b.Started
 	srv.Server.Drain()
 	if r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || r.Status != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Errorf("health while draining: %v %v", r, err)
@@ -579,7 +556,7 @@ func TestDrainAndHealth(t *testing.T) {
 	if _, err := c.Run(ctx, &chipv1.RunRequest{Session: s, Program: 1, Batch: 1, Inputs: []byte{1}}); code(err) != codes.Unavailable {
 		t.Errorf("new call while draining: %v", err)
 	}
-	close(b.release)
+	close(b.Release)
 	if err := <-done; err != nil {
 		t.Errorf("the call in progress: %v", err)
 	}

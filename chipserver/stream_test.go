@@ -120,7 +120,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...stri
 // is answered, then the stream ends with UNAVAILABLE, idle streams end
 // too, and a graceful stop does not wait for the clients to close them.
 func TestRunStreamAuthAndDrain(t *testing.T) {
-	b := &blocking{Device: chip(t, 1), started: make(chan uint64, 1), release: make(chan struct{})}
+	b := &chipservertest.Blocking{Device: chip(t, 1), Started: make(chan uint64, 1), Release: make(chan struct{})}
 	srv := chipservertest.Start(t, "", chipserver.Config{Device: b, Token: "sesame"})
 	c, _ := client(t, srv.Addr)
 	bare := context.Background()
@@ -156,7 +156,7 @@ func TestRunStreamAuthAndDrain(t *testing.T) {
 	if err := busy.Send(run); err != nil {
 		t.Fatal(err)
 	}
-	<-b.started
+	<-b.Started
 	stopped := make(chan struct{})
 	go func() {
 		srv.Server.Drain()
@@ -164,7 +164,7 @@ func TestRunStreamAuthAndDrain(t *testing.T) {
 		close(stopped)
 	}()
 	time.Sleep(100 * time.Millisecond)
-	close(b.release)
+	close(b.Release)
 	if _, err := busy.Recv(); err != nil {
 		t.Errorf("the run in progress at Drain: %v", err)
 	}

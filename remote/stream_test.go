@@ -115,31 +115,6 @@ func TestRunStreams(t *testing.T) {
 	}
 }
 
-// slow is a device whose runs wait until released (or their context ends).
-type slow struct {
-	analogmac.Device
-	release chan struct{}
-}
-
-func (s *slow) Program(ctx context.Context, m analogmac.Matrix) (analogmac.Program, error) {
-	p, err := s.Device.Program(ctx, m)
-	return &slowProgram{p, s}, err
-}
-
-type slowProgram struct {
-	analogmac.Program
-	s *slow
-}
-
-func (p *slowProgram) Run(ctx context.Context, dst []int8, x []uint8, batch int, key uint64) error {
-	select {
-	case <-p.s.release:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return p.Program.Run(ctx, dst, x, batch, key)
-}
-
 // TestRunStreamDeadline: a run on a stream that the server does not answer
 // within the call's deadline is abandoned (its stream cancelled) and
 // retried until the wait is over, then fails as unavailable; the caller's
@@ -147,7 +122,7 @@ func (p *slowProgram) Run(ctx context.Context, dst []int8, x []uint8, batch int,
 // new streams.
 func TestRunStreamDeadline(t *testing.T) {
 	ctx := context.Background()
-	s := &slow{Device: device(t, "ideal", 0), release: make(chan struct{})}
+	s := &chipservertest.Blocking{Device: device(t, "ideal", 0), Release: make(chan struct{})}
 	srv := chipservertest.Start(t, "", chipserver.Config{Device: s})
 	d := dial(t, remote.Options{Addr: srv.Addr, CallTimeout: 100 * time.Millisecond, Wait: 400 * time.Millisecond})
 	p, err := d.Program(ctx, analogmac.Matrix{Rows: 1, Cols: 1, Sends: 1, Weights: []int8{2}})
@@ -171,7 +146,7 @@ func TestRunStreamDeadline(t *testing.T) {
 	if err := p.Run(cctx, dst, []uint8{3}, 1, 0); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled run: %v", err)
 	}
-	close(s.release)
+	close(s.Release)
 	before := d.Stats().Streams
 	lp, _ := device(t, "ideal", 0).Program(ctx, analogmac.Matrix{Rows: 1, Cols: 1, Sends: 1, Weights: []int8{2}})
 	want := make([]int8, 1)

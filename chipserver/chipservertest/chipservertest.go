@@ -1,10 +1,12 @@
 package chipservertest
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"testing"
 
+	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/chipserver"
 	"google.golang.org/grpc"
 )
@@ -52,4 +54,36 @@ func (s *Server) Stop() {
 	s.GRPC.Stop()
 	<-s.done
 	s.Server.Close()
+}
+
+// Blocking is a device whose runs wait until Release lets them go (a send
+// lets one go, closing it lets all go) or their context ends: for tests of
+// what a server or client does while runs are in progress.
+type Blocking struct {
+	analogmac.Device
+	Started chan uint64 // if not nil, receives each run's noise key as it starts
+	Release chan struct{}
+}
+
+// Program implements analogmac.Device.
+func (b *Blocking) Program(ctx context.Context, m analogmac.Matrix) (analogmac.Program, error) {
+	p, err := b.Device.Program(ctx, m)
+	return &blockingProgram{p, b}, err
+}
+
+type blockingProgram struct {
+	analogmac.Program
+	b *Blocking
+}
+
+func (p *blockingProgram) Run(ctx context.Context, dst []int8, x []uint8, batch int, key uint64) error {
+	if p.b.Started != nil {
+		p.b.Started <- key
+	}
+	select {
+	case <-p.b.Release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return p.Program.Run(ctx, dst, x, batch, key)
 }
