@@ -112,17 +112,25 @@ func boxMuller(radius, angle uint32) (float32, float32) {
 	return r * math.Float32frombits(cb), r * math.Float32frombits(sb)
 }
 
-// words returns radius and angle word j (< 16) of group g of the stream
-// with key key.
-func words(key, g uint64, j int) (uint32, uint32) {
-	d := 16*g + uint64(j/2)
-	shift := 32 * uint(j%2)
-	return uint32(mix64(key+d*golden64) >> shift), uint32(mix64(key+(d+8)*golden64) >> shift)
+// groupWords returns the sixteen radius and sixteen angle words of group
+// g of the stream with key key: draw i of the group gives radius words 2i
+// and 2i+1 (its low and high half), draw 8+i angle words 2i and 2i+1.
+func groupWords(key, g uint64) (radius, angle [16]uint32) {
+	d := key + 16*g*golden64
+	for i := range 8 {
+		r := mix64(d + uint64(i)*golden64)
+		a := mix64(d + uint64(8+i)*golden64)
+		radius[2*i], radius[2*i+1] = uint32(r), uint32(r>>32)
+		angle[2*i], angle[2*i+1] = uint32(a), uint32(a>>32)
+	}
+	return radius, angle
 }
 
 // normalAt is number k of the stream with key key.
 func normalAt(key, k uint64) float64 {
-	c, s := boxMuller(words(key, k/normalGroup, int(k%16)))
+	radius, angle := groupWords(key, k/normalGroup)
+	j := k % 16
+	c, s := boxMuller(radius[j], angle[j])
 	if k%normalGroup < 16 {
 		return float64(c)
 	}
@@ -161,8 +169,9 @@ func (n *normals) fill(buf []float64) {
 func normalGroups(key, g uint64, buf []float64) {
 	var group [normalGroup]float64
 	for len(buf) > 0 {
+		radius, angle := groupWords(key, g)
 		for j := range 16 {
-			c, s := boxMuller(words(key, g, j))
+			c, s := boxMuller(radius[j], angle[j])
 			group[j], group[16+j] = float64(c), float64(s)
 		}
 		buf = buf[copy(buf, group[:]):]
