@@ -34,11 +34,19 @@ import (
 const Protocol = "analogloop.chip.v1"
 
 // The optional parts of the protocol, as Describe lists them: the
-// RunStream call, and RunRequest.sparse_inputs.
+// RunStream call, RunRequest.sparse_inputs, and chains of runs
+// (RunRequest.then).
 const (
 	FeatureRunStream    = "run_stream"
 	FeatureSparseInputs = "sparse_inputs"
+	FeatureChain        = "chain"
 )
+
+// MaxChain bounds the runs of one RunRequest, its own and the chained
+// ones: a network's analog layers are a handful, and the bound keeps a
+// request of many tiny runs from costing work and memory out of
+// proportion to its size.
+const MaxChain = 16
 
 // Defaults of Config's limits.
 const (
@@ -89,6 +97,9 @@ type Config struct {
 	// NoSparseInputs leaves sparse_inputs out of the features (requests
 	// that use them are still answered): clients then send plain inputs.
 	NoSparseInputs bool
+	// NoChain leaves chain out of the features (requests with chained
+	// runs are still answered): clients then send one run per request.
+	NoChain bool
 }
 
 // Server serves one device over the chip protocol (chip.proto). Create it
@@ -355,7 +366,7 @@ func (s *Server) Describe(ctx context.Context, _ *chipv1.DescribeRequest) (*chip
 		Limits: &chipv1.Limits{
 			MaxRows: analogmac.MaxRows, MaxCols: analogmac.MaxCols, MaxSends: analogmac.MaxSends, MaxBatch: analogmac.MaxBatch,
 			MaxMessageBytes: uint32(s.cfg.MaxMessageBytes), MaxProgramsPerSession: uint32(s.cfg.MaxPrograms),
-			MaxWeightsPerSession: uint64(s.cfg.MaxWeights),
+			MaxWeightsPerSession: uint64(s.cfg.MaxWeights), MaxChain: MaxChain,
 		},
 		Features: s.features(),
 	}, nil
@@ -369,6 +380,9 @@ func (s *Server) features() []string {
 	}
 	if !s.cfg.NoSparseInputs {
 		f = append(f, FeatureSparseInputs)
+	}
+	if !s.cfg.NoChain {
+		f = append(f, FeatureChain)
 	}
 	return f
 }
@@ -687,42 +701,34 @@ func (s *Server) Run(ctx context.Context, req *chipv1.RunRequest) (_ *chipv1.Run
 	if err != nil {
 		return nil, err
 	}
-	dst := int8s(out)
-	var all []int8
-	var changes []change
+	var one [1]runStep
+	steps := one[:1]
+	steps[0] = runStep{p: p, program: req.Program, version: req.Version, batch: int(req.Batch), key: req.NoiseKey, update: req.Update, x: x, out: out}
 	if u := req.Update; u != nil {
-		if all, changes, err = updateChanges(u, rows, cols); err != nil {
+		if steps[0].all, steps[0].changes, err = updateChanges(u, rows, cols); err != nil {
 			return nil, prefixField(err, "update.")
 		}
 		if req.Version != u.Version {
 			return nil, invalid("version", "%d: a run with an update expects the update's version %d", req.Version, u.Version)
 		}
 	}
-	macs := int64(req.Batch) * int64(rows) * int64(cols)
+	if steps, err = s.chainArgs(ss, req, steps); err != nil {
+		return nil, err
+	}
+	var cost float64
+	for _, st := range steps {
+		cost += float64(st.macs() + int64(len(st.all)+len(st.changes)))
+	}
 	var derr error
-	err = s.sched.Do(ctx, ss, float64(macs+int64(len(all)+len(changes))), func() {
-		if req.Update != nil {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if !p.freed {
-				if derr = s.applyUpdate(ctx, p, req.Update, all, changes); derr != nil {
-					return
-				}
-				ss.updates.Add(1)
-				s.updates.Add(1)
-				s.m.updates.Inc()
+	err = s.sched.Do(ctx, ss, cost, func() {
+		for i := range steps {
+			st := &steps[i]
+			if i > 0 {
+				analogmac.ConvertReLU(st.x, int8s(steps[i-1].out), st.shift)
 			}
-		} else {
-			p.mu.RLock()
-			defer p.mu.RUnlock()
-		}
-		switch {
-		case p.freed:
-			derr = status.Errorf(codes.NotFound, "program %d: freed or replaced", req.Program)
-		case p.version != req.Version:
-			derr = status.Errorf(codes.FailedPrecondition, "program %d holds version %d, the run expects %d: program it again", req.Program, p.version, req.Version)
-		default:
-			derr = p.p.Run(ctx, dst, x, int(req.Batch), req.NoiseKey)
+			if derr = s.runStep(ctx, ss, st); derr != nil {
+				return
+			}
 		}
 	})
 	if err == nil {
@@ -731,14 +737,69 @@ func (s *Server) Run(ctx context.Context, req *chipv1.RunRequest) (_ *chipv1.Run
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	ss.runs.Add(1)
-	s.runs.Add(1)
-	ss.vectors.Add(int64(req.Batch))
-	ss.macs.Add(macs)
-	s.m.macs.Add(float64(macs))
-	s.m.sessMACs.WithLabelValues(ss.name, ss.client).Add(float64(macs))
-	s.m.sessImages.WithLabelValues(ss.name, ss.client).Add(float64(req.Batch))
-	return &chipv1.RunResponse{Outputs: out}, nil
+	resp := &chipv1.RunResponse{Outputs: out}
+	for i, st := range steps {
+		macs := st.macs()
+		ss.runs.Add(1)
+		s.runs.Add(1)
+		ss.vectors.Add(int64(st.batch))
+		ss.macs.Add(macs)
+		s.m.macs.Add(float64(macs))
+		s.m.sessMACs.WithLabelValues(ss.name, ss.client).Add(float64(macs))
+		s.m.sessImages.WithLabelValues(ss.name, ss.client).Add(float64(st.batch))
+		if i > 0 {
+			resp.ThenOutputs = append(resp.ThenOutputs, st.out)
+		}
+	}
+	return resp, nil
+}
+
+// runStep is one run of a RunRequest, its own or a chained one (then),
+// checked: its program, what the run expects of it, its inputs and room
+// for its outputs. A chained run's inputs are filled in when the run
+// before it has run.
+type runStep struct {
+	p       *prog
+	program uint64 // its id
+	version uint64
+	batch   int
+	key     uint64
+	update  *chipv1.UpdateRequest
+	all     []int8 // the update's weights, or
+	changes []change
+	shift   int // of the converting ReLU that makes x from the previous run's outputs
+	x       []uint8
+	out     []byte
+}
+
+func (st *runStep) macs() int64 { return int64(st.batch) * int64(st.p.m.Rows) * int64(st.p.m.Cols) }
+
+// runStep applies st's update, if any, and runs st on its program, which
+// must still hold the version the request expects.
+func (s *Server) runStep(ctx context.Context, ss *session, st *runStep) error {
+	p := st.p
+	if st.update != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.freed {
+			if err := s.applyUpdate(ctx, p, st.update, st.all, st.changes); err != nil {
+				return err
+			}
+			ss.updates.Add(1)
+			s.updates.Add(1)
+			s.m.updates.Inc()
+		}
+	} else {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+	}
+	switch {
+	case p.freed:
+		return status.Errorf(codes.NotFound, "program %d: freed or replaced", st.program)
+	case p.version != st.version:
+		return status.Errorf(codes.FailedPrecondition, "program %d holds version %d, the run expects %d: program it again", st.program, p.version, st.version)
+	}
+	return p.p.Run(ctx, int8s(st.out), st.x, st.batch, st.key)
 }
 
 // Free implements the protocol.

@@ -171,6 +171,54 @@ func (s *Server) runArgs(req *chipv1.RunRequest, rows, cols int) (x []uint8, out
 	return x, out, nil
 }
 
+// chainArgs validates the chained runs of req (RunRequest.then) and
+// appends them to steps, which holds req's own run: each program, batch,
+// update and version, how its inputs follow from the run before, and that
+// the outputs of all the runs fit one message. Fields are named
+// then[i].<field>.
+func (s *Server) chainArgs(ss *session, req *chipv1.RunRequest, steps []runStep) ([]runStep, error) {
+	if len(req.Then) == 0 {
+		return steps, nil
+	}
+	if len(req.Then) >= MaxChain {
+		return nil, invalid("then", "%d chained runs: at most %d", len(req.Then), MaxChain-1)
+	}
+	total := len(steps[0].out)
+	for i, c := range req.Then {
+		f := fmt.Sprintf("then[%d].", i)
+		prev := len(steps[len(steps)-1].out)
+		p, err := ss.lookup(c.Program)
+		if err != nil {
+			return nil, err
+		}
+		rows, cols := p.m.Rows, p.m.Cols
+		switch {
+		case c.Batch < 1 || c.Batch > analogmac.MaxBatch:
+			return nil, invalid(f+"batch", "%d: want 1..%d", c.Batch, analogmac.MaxBatch)
+		case int(c.Batch)*rows != prev:
+			return nil, invalid(f+"batch", "%d x %d rows = %d inputs, but the run before gives %d outputs", c.Batch, rows, int(c.Batch)*rows, prev)
+		case c.ReluShift > analogmac.MaxShift:
+			return nil, invalid(f+"relu_shift", "%d: want 0..%d", c.ReluShift, analogmac.MaxShift)
+		}
+		n := int(c.Batch) * cols
+		if total += n + 8; total > s.maxOutput() { // 8: room for each field's tag and length
+			return nil, invalid(f+"batch", "%d: the chain's outputs up to this run, %d bytes, exceed the server's message limit of %d bytes: send shorter chains or smaller batches", c.Batch, total, s.cfg.MaxMessageBytes)
+		}
+		st := runStep{p: p, program: c.Program, version: c.Version, batch: int(c.Batch), key: c.NoiseKey, update: c.Update, shift: int(c.ReluShift)}
+		if u := c.Update; u != nil {
+			if st.all, st.changes, err = updateChanges(u, rows, cols); err != nil {
+				return nil, prefixField(err, f+"update.")
+			}
+			if c.Version != u.Version {
+				return nil, invalid(f+"version", "%d: a run with an update expects the update's version %d", c.Version, u.Version)
+			}
+		}
+		st.x, st.out = make([]uint8, prev), make([]byte, n)
+		steps = append(steps, st)
+	}
+	return steps, nil
+}
+
 // maxOutput is the largest RunResponse.outputs that fits a message, with
 // room for the framing.
 func (s *Server) maxOutput() int { return s.cfg.MaxMessageBytes - 64 }

@@ -22,7 +22,7 @@ type ConvertingReLU struct {
 
 // MaxShift is the largest shift of a ConvertingReLU: beyond it every int8
 // output maps to 0.
-const MaxShift = 7
+const MaxShift = analogmac.MaxShift
 
 // NewConvertingReLU returns the activation with the given shift.
 func NewConvertingReLU(shift int) (*ConvertingReLU, error) {

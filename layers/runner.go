@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"unsafe"
 
+	"github.com/analogloop/analogloop/analogmac"
 	"github.com/analogloop/analogloop/internal/par"
 	"github.com/analogloop/analogloop/internal/sgemm"
 )
@@ -40,6 +43,7 @@ type Runner struct {
 	probs   []float32
 	loss    float64
 	grads   [][]float32
+	links   []analogmac.Link // a chain's runs, reused
 }
 
 // ErrNotRunnable is NewRunner's answer for layers it cannot run.
@@ -84,6 +88,14 @@ type node struct {
 	cut       im2colBody[uint8]
 	cutF      im2colBody[float32]
 	tr        transposeBody
+	// On a device that runs chains (analogmac.Chainer): next is the dense
+	// layer this analog layer's outputs feed through a ConvertingReLU
+	// (of shift nextShift), so that one call runs both; chained marks a
+	// layer that such a call runs; chainName names a chain in errors.
+	next      *node
+	nextShift int
+	chained   bool
+	chainName string
 }
 
 // transposeBody transposes a band of rows of w into t: the layer's
@@ -206,10 +218,42 @@ func NewRunner(ls []Layer, ex *Exec, batch int, x []float32, train bool, t []flo
 	if h.rows != batch || (train && h.cols != classes) {
 		return nil, ErrNotRunnable
 	}
+	r.findChains()
 	if err := r.allocate(dev); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// findChains links every analog layer to the dense layer that reads its
+// outputs through a ConvertingReLU (and flattens), for devices that run
+// such chains in one call. A convolution is only ever a chain's first
+// layer: its patches are cut on the host.
+func (r *Runner) findChains() {
+	for i, n := range r.nodes {
+		if n.kind != kindDense {
+			continue
+		}
+		relu := originOf(r.nodes[:i], n.in)
+		if relu == nil || relu.kind != kindReLU {
+			continue
+		}
+		j := slices.Index(r.nodes, relu)
+		if a := originOf(r.nodes[:j], relu.in); a != nil && a.a != nil {
+			a.next, a.nextShift, n.chained = n, relu.relu.Shift, true
+		}
+	}
+	for _, n := range r.nodes {
+		if n.a == nil || n.chained || n.next == nil {
+			continue
+		}
+		var names []string
+		for m := n; m != nil; m = m.next {
+			names = append(names, m.a.Name)
+		}
+		n.chainName = strings.Join(names, "+")
+		r.links = make([]analogmac.Link, 0, max(cap(r.links), len(names)))
+	}
 }
 
 // allocate decides each activation's representations and makes the
@@ -326,8 +370,18 @@ func (r *Runner) Grads() [][]float32 { return r.grads }
 // given the run's context and keys (Exec.Begin).
 func (r *Runner) Run() error {
 	dev := !r.ex.Float()
+	chainer, _ := r.ex.Device.(analogmac.Chainer) // nil in float mode
 	for _, n := range r.nodes {
-		if err := r.forward(n, dev); err != nil {
+		var err error
+		switch {
+		case chainer != nil && n.chained:
+			// The chain that began earlier ran it.
+		case chainer != nil && n.next != nil:
+			err = r.forwardChain(chainer, n)
+		default:
+			err = r.forward(n, dev)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -360,43 +414,73 @@ func (r *Runner) forward(n *node, dev bool) error {
 	case kindReLU:
 		if dev {
 			// y is an integer in -128..127: floor(clamp(y, 0, 127) / 2^s)
-			// is a shift, and never exceeds 31 for s >= 2; clamp anyway.
-			s := n.relu.Shift
-			if reluVector(n.out.u, n.in.y, s) {
-				return nil
-			}
-			for i, v := range n.in.y {
-				n.out.u[i] = uint8(min(31, max(0, int(v))>>s))
-			}
+			// is a shift, the conversion a chain of runs on a device also
+			// makes.
+			analogmac.ConvertReLU(n.out.u, n.in.y, n.relu.Shift)
 			return nil
 		}
 		n.relu.Forward(n.out.f, n.in.f, true)
 		return nil
 	}
-	rows := n.out.rows
-	x := n.in
-	if n.kind == kindConv {
-		x = n.patches
-	}
 	if !dev {
+		x := n.in
 		if n.kind == kindConv {
+			x = n.patches
 			n.cutF.g, n.cutF.cols, n.cutF.x, n.cutF.batch = n.geom, x.f, n.in.f, n.in.rows
 			n.cutF.cut()
 		}
-		n.k.forwardFloat(n.out.f, x.f, rows)
+		n.k.forwardFloat(n.out.f, x.f, n.out.rows)
 		return nil
 	}
+	x, err := r.deviceInputs(n)
+	if err != nil {
+		return err
+	}
+	return n.k.forwardQ(n.out.y, x.u, n.out.rows)
+}
+
+// deviceInputs prepares analog layer n's 5-bit inputs on a device and
+// returns them: the network's input checked and converted, a
+// convolution's patches cut.
+func (r *Runner) deviceInputs(n *node) (*act, error) {
 	if n.fromInput {
 		// The network's input: check and convert it once.
 		if err := r.quantizeInput(n); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if n.kind == kindConv {
-		n.cut.g, n.cut.cols, n.cut.x, n.cut.batch = n.geom, x.u, n.in.u, n.in.rows
-		n.cut.cut()
+	if n.kind != kindConv {
+		return n.in, nil
 	}
-	return n.k.forwardQ(n.out.y, x.u, rows)
+	n.cut.g, n.cut.cols, n.cut.x, n.cut.batch = n.geom, n.patches.u, n.in.u, n.in.rows
+	n.cut.cut()
+	return n.patches, nil
+}
+
+// forwardChain runs the chain of analog layers that begins with n in one
+// call of the device: what forward does for each of them, in the same
+// order and with the same noise keys. The ConvertingReLUs between them
+// run afterwards on the host as usual, for the gradients and the inputs
+// the backward pass reads.
+func (r *Runner) forwardChain(ch analogmac.Chainer, n *node) error {
+	x, err := r.deviceInputs(n)
+	if err != nil {
+		return err
+	}
+	ctx := r.ex.context()
+	r.links = r.links[:0]
+	shift := 0
+	for m := n; m != nil; m = m.next {
+		if err := m.k.program(ctx); err != nil {
+			return fmt.Errorf("layers: %s: %w", m.a.Name, err)
+		}
+		r.links = append(r.links, analogmac.Link{Program: m.k.prog, Batch: m.out.rows, Noise: r.ex.keys.Next(), Out: m.out.y, Shift: shift})
+		shift = m.nextShift
+	}
+	if err := ch.RunChain(ctx, x.u, r.links); err != nil {
+		return fmt.Errorf("layers: %s: %w", n.chainName, err)
+	}
+	return nil
 }
 
 // quantizeInput converts the network's input to 5-bit integers for n, the

@@ -12,9 +12,6 @@ import (
 func toInputs512(dst *uint8, src *float32, n int) int
 
 //go:noescape
-func relu512(dst *uint8, src *int8, n int, shift uint64)
-
-//go:noescape
 func quantize512(dst *int8, src *float32, n int) int
 
 // toInputsVector converts a prefix of x to 5-bit inputs and returns its
@@ -24,15 +21,6 @@ func toInputsVector(xq []uint8, x []float32) int {
 		return 0
 	}
 	return toInputs512(unsafe.SliceData(xq[:len(x)]), unsafe.SliceData(x), len(x))
-}
-
-// reluVector applies the device ConvertingReLU and reports whether it could.
-func reluVector(u []uint8, y []int8, shift int) bool {
-	if !x86.AVX512 || len(y) == 0 {
-		return false
-	}
-	relu512(unsafe.SliceData(u[:len(y)]), unsafe.SliceData(y), len(y), uint64(shift))
-	return true
 }
 
 // quantizeVector quantizes a prefix of w and returns its length.

@@ -2,9 +2,8 @@
 
 package layers
 
-func toInputsVector(xq []uint8, x []float32) int     { return 0 }
-func reluVector(u []uint8, y []int8, shift int) bool { return false }
-func quantizeVector(dst []int8, w []float32) int     { return 0 }
+func toInputsVector(xq []uint8, x []float32) int { return 0 }
+func quantizeVector(dst []int8, w []float32) int { return 0 }
 
 func clampVector(y []float32) bool                              { return false }
 func clampAddVector(tot, acc []float32) bool                    { return false }

@@ -27,9 +27,10 @@ import (
 // chipd and trainers run as processes on one host. With BENCH_CHIPD=ADDR
 // the remote training benchmark and BenchmarkRoundTrip use the chipd at
 // ADDR (serving chip 1) instead of a server in the benchmark's process;
-// BENCH_PLAIN=1 makes the client use Run calls and plain inputs even when
-// the server offers run streams and sparse inputs, BENCH_PLAIN=inputs
-// plain inputs on run streams (remoteOpts).
+// BENCH_PLAIN=1 makes the client use Run calls, plain inputs and one run
+// per request even when the server offers run streams, sparse inputs and
+// chains; BENCH_PLAIN=inputs plain inputs and one run per request on run
+// streams; BENCH_PLAIN=chain one run per request (remoteOpts).
 
 // mnistLayers are the three analog layers of the MNIST network as one
 // forward pass of a batch of 100 images runs them: the convolution's 25

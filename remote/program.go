@@ -1,8 +1,10 @@
 package remote
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -285,13 +287,6 @@ func changes(old, w []int8) (*chipv1.Changes, bool) {
 // a run repeated after a lost answer or a server restart is answered
 // identically.
 func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noise uint64) error {
-	d := p.d
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d.closed.Load() {
-		return d.closedErr("run")
-	}
 	m := p.Matrix()
 	// The shapes here; the input values (a pass over every byte) the
 	// server checks with analogmac.CheckRun and names as ArgErrors do.
@@ -303,10 +298,82 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 	case len(dst) != batch*m.Cols:
 		return &analogmac.ArgError{Field: "outputs", Msg: fmt.Sprintf("hold %d values, batch %d x %d columns needs %d", len(dst), batch, m.Cols, batch*m.Cols)}
 	}
+	one, progs := [1]analogmac.Link{{Program: p, Batch: batch, Noise: noise, Out: dst}}, [1]*program{p}
+	return p.d.runChain(ctx, x, one[:], progs[:])
+}
+
+// RunChain implements analogmac.Chainer. With a server that lists the
+// feature "chain", the runs go as one request (RunRequest.then), at most
+// the server's max_chain at a time; otherwise one after another, with the
+// converting ReLUs between them on this side. Either way every run carries
+// its noise key and its program's pending update, and the outputs are
+// those of separate runs.
+func (d *Device) RunChain(ctx context.Context, x []uint8, links []analogmac.Link) error {
+	if err := analogmac.CheckChain(x, links); err != nil {
+		return err
+	}
+	progs := make([]*program, len(links))
+	for i, l := range links {
+		p, ok := l.Program.(*program)
+		if !ok || p.d != d {
+			return &analogmac.ArgError{Field: fmt.Sprintf("links[%d].program", i), Msg: "not a program of this device"}
+		}
+		progs[i] = p
+	}
+	var conv *[]byte // inputs converted here, between two requests
+	defer func() {
+		if conv != nil {
+			putSparseBuf(conv)
+		}
+	}()
+	for {
+		n := 1
+		if d.useChain.Load() {
+			n = max(1, min(len(links), int(d.maxChain.Load())))
+		}
+		err := d.runChain(ctx, x, links[:n], progs[:n])
+		if err == errNoChain {
+			continue // useChain is false now: one run at a time
+		}
+		if err != nil || n == len(links) {
+			return err
+		}
+		if conv == nil {
+			conv = getSparseBuf()
+		}
+		y := links[n-1].Out
+		*conv = slices.Grow((*conv)[:0], len(y))[:len(y)]
+		x = *conv
+		analogmac.ConvertReLU(x, y, links[n].Shift)
+		links, progs = links[n:], progs[n:]
+	}
+}
+
+// errNoChain is runChain's answer when the server ran only the first run
+// of a chain: it ignored RunRequest.then (a server that restarted as an
+// implementation without the feature). runChain has turned chains off.
+var errNoChain = errors.New("remote: the server does not run chains")
+
+// runChain runs links, a chain whose shapes were checked, on progs (their
+// programs) in one request: the first link on x, every later one as
+// RunRequest.then. It programs what the server lacks, sends the pending
+// updates with the runs, and repeats the request (same keys) after the
+// server lost a program.
+func (d *Device) runChain(ctx context.Context, x []uint8, links []analogmac.Link, progs []*program) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.closed.Load() {
+		return d.closedErr("run")
+	}
+	outs := 0
+	for _, l := range links {
+		outs += len(l.Out)
+	}
 	if err := d.checkSize("inputs", len(x)); err != nil {
 		return err
 	}
-	if err := d.checkSize("outputs", len(dst)); err != nil {
+	if err := d.checkSize("outputs", outs); err != nil {
 		return err
 	}
 	// The inputs in sparse form when the server takes it and it is
@@ -331,58 +398,109 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 			putSparseBuf(enc)
 		}
 	}()
-	for tries := 0; ; tries++ {
-		if err := p.mu.lock(ctx); err != nil {
-			return err
-		}
-		if p.closed {
-			p.mu.unlock()
-			return d.closedErr("run")
-		}
-		if err := p.ensure(ctx); err != nil {
-			p.mu.unlock()
-			return d.err(err)
-		}
-		gen := p.gen
-		inputs, sparse := inputsFor()
-		req := &chipv1.RunRequest{Session: d.sessionID(), Program: p.id, Version: p.version, Batch: uint32(batch), Inputs: inputs, SparseInputs: sparse, NoiseKey: noise}
-		locked := true
-		if req.Update = p.pending(); req.Update == nil {
-			// Nothing to change on the server: let other runs go.
-			p.mu.unlock()
-			locked = false
-		} else {
-			req.Version = req.Update.Version
-			d.updates.Add(1)
-			d.weightMsgs.Add(int64(proto.Size(req.Update)))
-			if req.Update.GetChanges() != nil {
-				d.sparse.Add(1)
+	// locked[i]: progs[i] stays locked until the answer, because the
+	// request carries its update; gens[i]: the session generation it was
+	// programmed in when the request was made.
+	locked, gens := make([]bool, len(progs)), make([]uint64, len(progs))
+	unlockAll := func() {
+		for i, p := range progs {
+			if locked[i] {
+				p.mu.unlock()
+				locked[i] = false
 			}
+		}
+	}
+	for tries := 0; ; tries++ {
+		// Lock in the order of the programs' ids, so that two chains over
+		// the same programs cannot wait for each other.
+		for _, i := range lockOrder(progs) {
+			p := progs[i]
+			if err := p.mu.lock(ctx); err != nil {
+				unlockAll()
+				return err
+			}
+			locked[i] = true
+			if p.closed {
+				unlockAll()
+				return d.closedErr("run")
+			}
+			if err := p.ensure(ctx); err != nil {
+				unlockAll()
+				return d.err(err)
+			}
+			gens[i] = p.gen
+		}
+		inputs, sparse := inputsFor()
+		req := &chipv1.RunRequest{Session: d.sessionID(), Batch: uint32(links[0].Batch), Inputs: inputs, SparseInputs: sparse, NoiseKey: links[0].Noise}
+		if len(links) > 1 {
+			req.Then = make([]*chipv1.ChainedRun, len(links)-1)
+		}
+		for i, p := range progs {
+			u := p.pending()
+			version := p.version
+			if u == nil {
+				// Nothing to change on the server: let other runs go.
+				p.mu.unlock()
+				locked[i] = false
+			} else {
+				version = u.Version
+				d.updates.Add(1)
+				d.weightMsgs.Add(int64(proto.Size(u)))
+				if u.GetChanges() != nil {
+					d.sparse.Add(1)
+				}
+			}
+			if i == 0 {
+				req.Program, req.Version, req.Update = p.id, version, u
+				continue
+			}
+			l := links[i]
+			req.Then[i-1] = &chipv1.ChainedRun{Program: p.id, Version: version, Batch: uint32(l.Batch), NoiseKey: l.Noise, Update: u, ReluShift: uint32(l.Shift)}
 		}
 		var r *chipv1.RunResponse
 		err := d.do(ctx, func(c context.Context) (err error) {
-			r, err = d.run(c, req, bytesOf(dst))
+			r, err = d.run(c, req, bytesOf(links[0].Out))
 			return err
 		})
 		code := status.Code(err)
-		if locked {
-			if code == codes.OK {
+		// A server that ignored `then` ran the first run only.
+		chained := code == codes.OK && len(r.ThenOutputs) == len(links)-1
+		for i, p := range progs {
+			if !locked[i] {
+				continue
+			}
+			if chained || (code == codes.OK && i == 0) {
 				p.sent = append(p.sent[:0], p.m.Weights...)
 				p.sentVer = p.version
 			} else {
 				p.gen = 0 // the server's weights are unknown: program anew
 			}
 			p.mu.unlock()
+			locked[i] = false
 		}
 		switch code {
 		case codes.OK:
-			if len(r.Outputs) != len(dst) {
-				return fmt.Errorf("remote: %s answered %d outputs for batch %d x %d columns", d.o.Addr, len(r.Outputs), batch, m.Cols)
+			if !chained {
+				d.useChain.Store(false)
+				d.log.Info("the server does not run chains after all: one run at a time")
+				return errNoChain
 			}
-			if out := bytesOf(dst); len(out) > 0 && &r.Outputs[0] != &out[0] {
-				copy(out, r.Outputs) // the codec decodes them into dst
+			for i, l := range links {
+				got := r.Outputs
+				if i > 0 {
+					got = r.ThenOutputs[i-1]
+				}
+				if len(got) != len(l.Out) {
+					return fmt.Errorf("remote: %s answered %d outputs for run %d of batch %d x %d columns", d.o.Addr, len(got), i, l.Batch, len(l.Out)/l.Batch)
+				}
+				if out := bytesOf(l.Out); len(out) > 0 && &got[0] != &out[0] {
+					copy(out, got) // the codec decodes the first run's into its Out
+				}
 			}
-			d.runs.Add(1)
+			d.runs.Add(int64(len(links)))
+			if len(links) > 1 {
+				d.chains.Add(1)
+			}
 			if sparse != nil {
 				d.sparseRuns.Add(1)
 			}
@@ -391,13 +509,14 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 			if tries >= maxRecoveries {
 				return d.err(err)
 			}
-			// The server lost the program (a restart) or holds other
-			// weights: program it again and repeat the run, same key.
-			if !locked {
+			// The server lost a program (a restart) or holds other
+			// weights: program them again and repeat the request, same
+			// keys.
+			for i, p := range progs {
 				if err := p.mu.lock(ctx); err != nil {
 					return err
 				}
-				if p.gen == gen {
+				if p.gen == gens[i] {
 					p.gen = 0
 				}
 				p.mu.unlock()
@@ -406,6 +525,19 @@ func (p *program) Run(ctx context.Context, dst []int8, x []uint8, batch int, noi
 		}
 		return d.err(err)
 	}
+}
+
+// lockOrder returns the indices of progs in the order of their ids.
+func lockOrder(progs []*program) []int {
+	if len(progs) == 1 {
+		return []int{0}
+	}
+	order := make([]int, len(progs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(progs[a].id, progs[b].id) })
+	return order
 }
 
 // run makes one attempt of a run: on a stream when the server offers them,

@@ -91,6 +91,9 @@ type Options struct {
 	// NoSparse sends every run's inputs plain even when the server takes
 	// them in sparse form: for measuring what the sparse form saves.
 	NoSparse bool
+	// NoChain makes RunChain send one run per request even when the
+	// server runs chains: for measuring what chains save.
+	NoChain bool
 }
 
 // Stats are what a Device has put on the wire and how often it had to
@@ -113,9 +116,12 @@ type Stats struct {
 	// Streams is the number of run streams opened (RunStream); 0 when the
 	// runs were Run calls.
 	Streams int64
-	// SparseRuns is the number of runs whose inputs went in sparse form
-	// (RunRequest.sparse_inputs).
+	// SparseRuns is the number of requests whose inputs went in sparse
+	// form (RunRequest.sparse_inputs).
 	SparseRuns int64
+	// Chains is the number of requests that carried more than one run
+	// (RunRequest.then); Runs counts every run of them.
+	Chains int64
 }
 
 // Device is a chip reached over the network: an analogmac.Device (and
@@ -142,12 +148,16 @@ type Device struct {
 	// Inputs in sparse form, when the server takes them and this
 	// processor encodes them fast (wirecodec.SparseFast).
 	useSparse atomic.Bool
-	pmu       sync.Mutex
-	pool      []*runStream
+	// Chains of runs in one request, when the server lists the feature;
+	// at most maxChain runs in one.
+	useChain atomic.Bool
+	maxChain atomic.Int64
+	pmu      sync.Mutex
+	pool     []*runStream
 
 	sent, recv, weightMsgs                                                atomic.Int64
 	programs, updates, sparse, runs, retries, reprograms, sessns, streams atomic.Int64
-	sparseRuns                                                            atomic.Int64
+	sparseRuns, chains                                                    atomic.Int64
 }
 
 // TLSConfig returns the TLS configuration of a client that trusts the CA
@@ -277,6 +287,8 @@ func (d *Device) describe(ctx context.Context) error {
 	// A server that restarted may be another implementation: ask anew.
 	d.useStream.Store(!d.o.NoStream && slices.Contains(r.Features, featureRunStream))
 	d.useSparse.Store(!d.o.NoSparse && wirecodec.SparseFast() && slices.Contains(r.Features, featureSparseInputs))
+	d.maxChain.Store(int64(r.GetLimits().GetMaxChain()))
+	d.useChain.Store(!d.o.NoChain && slices.Contains(r.Features, featureChain) && r.GetLimits().GetMaxChain() > 1)
 	if d.desc != nil {
 		if r.SpecJson != d.desc.SpecJson {
 			return fmt.Errorf("remote: %s now serves %s (%s), not the %s this device was opened on: %w", d.o.Addr, r.Device, r.SpecJson, d.desc.Device, analogmac.ErrUnavailable)
@@ -309,7 +321,7 @@ func (d *Device) Gain() float64 { return d.desc.GainPerSend }
 func (d *Device) Stats() Stats {
 	return Stats{BytesSent: d.sent.Load(), BytesReceived: d.recv.Load(), WeightMessages: d.weightMsgs.Load(), Programs: d.programs.Load(), Updates: d.updates.Load(),
 		SparseUpdates: d.sparse.Load(), Runs: d.runs.Load(), Retries: d.retries.Load(), Reprograms: d.reprograms.Load(), Sessions: d.sessns.Load(),
-		Streams: d.streams.Load(), SparseRuns: d.sparseRuns.Load()}
+		Streams: d.streams.Load(), SparseRuns: d.sparseRuns.Load(), Chains: d.chains.Load()}
 }
 
 // Close implements analogmac.Device: it closes the session, which frees

@@ -309,10 +309,12 @@ func remoteOpts(addr string) remote.Options {
 	o := remote.Options{Addr: addr, Logger: quiet, Wait: 10 * time.Second}
 	switch os.Getenv("BENCH_PLAIN") {
 	case "":
+	case "chain":
+		o.NoChain = true
 	case "inputs":
-		o.NoSparse = true
+		o.NoSparse, o.NoChain = true, true
 	default:
-		o.NoStream, o.NoSparse = true, true
+		o.NoStream, o.NoSparse, o.NoChain = true, true, true
 	}
 	return o
 }

@@ -20,6 +20,10 @@ const featureRunStream = "run_stream"
 // RunRequest.sparse_inputs (chipserver.FeatureSparseInputs).
 const featureSparseInputs = "sparse_inputs"
 
+// featureChain is the server's feature that runs chains of runs in one
+// request (RunRequest.then).
+const featureChain = "chain"
+
 // maxIdleStreams bounds the run streams kept open between runs: as many as
 // runs were in flight at once, up to this many.
 const maxIdleStreams = 8

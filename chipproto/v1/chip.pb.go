@@ -121,7 +121,7 @@ type DescribeResponse struct {
 	// Optional parts of the protocol this server implements, by name; a
 	// client uses only those listed, and the plain calls otherwise. Known:
 	// "run_stream" (the RunStream call), "sparse_inputs"
-	// (RunRequest.sparse_inputs).
+	// (RunRequest.sparse_inputs), "chain" (RunRequest.then).
 	Features      []string `protobuf:"bytes,7,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -217,6 +217,7 @@ type Limits struct {
 	MaxMessageBytes       uint32                 `protobuf:"varint,5,opt,name=max_message_bytes,json=maxMessageBytes,proto3" json:"max_message_bytes,omitempty"` // of any request or response
 	MaxProgramsPerSession uint32                 `protobuf:"varint,6,opt,name=max_programs_per_session,json=maxProgramsPerSession,proto3" json:"max_programs_per_session,omitempty"`
 	MaxWeightsPerSession  uint64                 `protobuf:"varint,7,opt,name=max_weights_per_session,json=maxWeightsPerSession,proto3" json:"max_weights_per_session,omitempty"` // weights held by one session's programs
+	MaxChain              uint32                 `protobuf:"varint,8,opt,name=max_chain,json=maxChain,proto3" json:"max_chain,omitempty"`                                         // runs in one RunRequest, its own and `then`'s
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -296,6 +297,13 @@ func (x *Limits) GetMaxProgramsPerSession() uint32 {
 func (x *Limits) GetMaxWeightsPerSession() uint64 {
 	if x != nil {
 		return x.MaxWeightsPerSession
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxChain() uint32 {
+	if x != nil {
+		return x.MaxChain
 	}
 	return 0
 }
@@ -905,7 +913,18 @@ type RunRequest struct {
 	// decoded inputs are checked as `inputs` are (and named "inputs[b][r]");
 	// a malformed form is INVALID_ARGUMENT naming "sparse_inputs". MNIST's
 	// convolution patches, three quarters zeros, take a third of their size.
-	SparseInputs  []byte `protobuf:"bytes,8,opt,name=sparse_inputs,json=sparseInputs,proto3" json:"sparse_inputs,omitempty"`
+	SparseInputs []byte `protobuf:"bytes,8,opt,name=sparse_inputs,json=sparseInputs,proto3" json:"sparse_inputs,omitempty"`
+	// Optional, for a server that lists the feature "chain": more runs to
+	// make in the same call, in order, each on the outputs of the run before
+	// it, as a network's analog layers follow one another. The run before
+	// then[0] is this request's own run, the run before then[i] is
+	// then[i-1]. The answer holds every run's outputs (then_outputs), so the
+	// client gets all it would have got from separate runs, with one round
+	// trip instead of one per layer. A chain is one request: it is checked
+	// whole before anything runs, scheduled once at the cost of all its
+	// runs, and answered whole or not at all. A chained run's fields are
+	// named "then[i].<field>" in errors.
+	Then          []*ChainedRun `protobuf:"bytes,9,rep,name=then,proto3" json:"then,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -996,16 +1015,118 @@ func (x *RunRequest) GetSparseInputs() []byte {
 	return nil
 }
 
-type RunResponse struct {
+func (x *RunRequest) GetThen() []*ChainedRun {
+	if x != nil {
+		return x.Then
+	}
+	return nil
+}
+
+// A run whose inputs are the outputs of the run before it, converted on
+// the server as the converting ReLU between two analog layers converts
+// them: input = min(31, max(0, output) >> relu_shift). The run before's
+// batch x cols outputs, read row-major, are this run's batch x rows
+// inputs, so its batch*cols must equal this run's batch*rows (a
+// convolution's per-patch outputs, flattened per sample, feed a dense
+// layer: 2500 x 20 = 100 x 500). On a simulated device the outputs are,
+// bit for bit, those of a RunRequest with these fields and those inputs.
+type ChainedRun struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Outputs       []byte                 `protobuf:"bytes,1,opt,name=outputs,proto3" json:"outputs,omitempty"` // batch x cols int8
+	Program       uint64                 `protobuf:"varint,1,opt,name=program,proto3" json:"program,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`                      // as RunRequest.version
+	Batch         uint32                 `protobuf:"varint,3,opt,name=batch,proto3" json:"batch,omitempty"`                          // 1..max_batch
+	NoiseKey      uint64                 `protobuf:"fixed64,4,opt,name=noise_key,json=noiseKey,proto3" json:"noise_key,omitempty"`   // as RunRequest.noise_key
+	Update        *UpdateRequest         `protobuf:"bytes,5,opt,name=update,proto3" json:"update,omitempty"`                         // as RunRequest.update
+	ReluShift     uint32                 `protobuf:"varint,6,opt,name=relu_shift,json=reluShift,proto3" json:"relu_shift,omitempty"` // 0..7
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainedRun) Reset() {
+	*x = ChainedRun{}
+	mi := &file_chipproto_v1_chip_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainedRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainedRun) ProtoMessage() {}
+
+func (x *ChainedRun) ProtoReflect() protoreflect.Message {
+	mi := &file_chipproto_v1_chip_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainedRun.ProtoReflect.Descriptor instead.
+func (*ChainedRun) Descriptor() ([]byte, []int) {
+	return file_chipproto_v1_chip_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ChainedRun) GetProgram() uint64 {
+	if x != nil {
+		return x.Program
+	}
+	return 0
+}
+
+func (x *ChainedRun) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ChainedRun) GetBatch() uint32 {
+	if x != nil {
+		return x.Batch
+	}
+	return 0
+}
+
+func (x *ChainedRun) GetNoiseKey() uint64 {
+	if x != nil {
+		return x.NoiseKey
+	}
+	return 0
+}
+
+func (x *ChainedRun) GetUpdate() *UpdateRequest {
+	if x != nil {
+		return x.Update
+	}
+	return nil
+}
+
+func (x *ChainedRun) GetReluShift() uint32 {
+	if x != nil {
+		return x.ReluShift
+	}
+	return 0
+}
+
+type RunResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Outputs []byte                 `protobuf:"bytes,1,opt,name=outputs,proto3" json:"outputs,omitempty"` // batch x cols int8
+	// The outputs of the chained runs (RunRequest.then), in order, each
+	// batch x cols int8.
+	ThenOutputs   [][]byte `protobuf:"bytes,2,rep,name=then_outputs,json=thenOutputs,proto3" json:"then_outputs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunResponse) Reset() {
 	*x = RunResponse{}
-	mi := &file_chipproto_v1_chip_proto_msgTypes[14]
+	mi := &file_chipproto_v1_chip_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1138,7 @@ func (x *RunResponse) String() string {
 func (*RunResponse) ProtoMessage() {}
 
 func (x *RunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chipproto_v1_chip_proto_msgTypes[14]
+	mi := &file_chipproto_v1_chip_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,12 +1151,19 @@ func (x *RunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResponse.ProtoReflect.Descriptor instead.
 func (*RunResponse) Descriptor() ([]byte, []int) {
-	return file_chipproto_v1_chip_proto_rawDescGZIP(), []int{14}
+	return file_chipproto_v1_chip_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RunResponse) GetOutputs() []byte {
 	if x != nil {
 		return x.Outputs
+	}
+	return nil
+}
+
+func (x *RunResponse) GetThenOutputs() [][]byte {
+	if x != nil {
+		return x.ThenOutputs
 	}
 	return nil
 }
@@ -1050,7 +1178,7 @@ type FreeRequest struct {
 
 func (x *FreeRequest) Reset() {
 	*x = FreeRequest{}
-	mi := &file_chipproto_v1_chip_proto_msgTypes[15]
+	mi := &file_chipproto_v1_chip_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1190,7 @@ func (x *FreeRequest) String() string {
 func (*FreeRequest) ProtoMessage() {}
 
 func (x *FreeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_chipproto_v1_chip_proto_msgTypes[15]
+	mi := &file_chipproto_v1_chip_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1203,7 @@ func (x *FreeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FreeRequest.ProtoReflect.Descriptor instead.
 func (*FreeRequest) Descriptor() ([]byte, []int) {
-	return file_chipproto_v1_chip_proto_rawDescGZIP(), []int{15}
+	return file_chipproto_v1_chip_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FreeRequest) GetSession() string {
@@ -1100,7 +1228,7 @@ type FreeResponse struct {
 
 func (x *FreeResponse) Reset() {
 	*x = FreeResponse{}
-	mi := &file_chipproto_v1_chip_proto_msgTypes[16]
+	mi := &file_chipproto_v1_chip_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1240,7 @@ func (x *FreeResponse) String() string {
 func (*FreeResponse) ProtoMessage() {}
 
 func (x *FreeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_chipproto_v1_chip_proto_msgTypes[16]
+	mi := &file_chipproto_v1_chip_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1253,7 @@ func (x *FreeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FreeResponse.ProtoReflect.Descriptor instead.
 func (*FreeResponse) Descriptor() ([]byte, []int) {
-	return file_chipproto_v1_chip_proto_rawDescGZIP(), []int{16}
+	return file_chipproto_v1_chip_proto_rawDescGZIP(), []int{17}
 }
 
 var File_chipproto_v1_chip_proto protoreflect.FileDescriptor
@@ -1141,7 +1269,7 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\rgain_per_send\x18\x04 \x01(\x01R\vgainPerSend\x122\n" +
 	"\x06limits\x18\x05 \x01(\v2\x1a.analogloop.chip.v1.LimitsR\x06limits\x12\x16\n" +
 	"\x06server\x18\x06 \x01(\tR\x06server\x12\x1a\n" +
-	"\bfeatures\x18\a \x03(\tR\bfeatures\"\x94\x02\n" +
+	"\bfeatures\x18\a \x03(\tR\bfeatures\"\xb1\x02\n" +
 	"\x06Limits\x12\x19\n" +
 	"\bmax_rows\x18\x01 \x01(\rR\amaxRows\x12\x19\n" +
 	"\bmax_cols\x18\x02 \x01(\rR\amaxCols\x12\x1b\n" +
@@ -1149,7 +1277,8 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\tmax_batch\x18\x04 \x01(\rR\bmaxBatch\x12*\n" +
 	"\x11max_message_bytes\x18\x05 \x01(\rR\x0fmaxMessageBytes\x127\n" +
 	"\x18max_programs_per_session\x18\x06 \x01(\rR\x15maxProgramsPerSession\x125\n" +
-	"\x17max_weights_per_session\x18\a \x01(\x04R\x14maxWeightsPerSession\",\n" +
+	"\x17max_weights_per_session\x18\a \x01(\x04R\x14maxWeightsPerSession\x12\x1b\n" +
+	"\tmax_chain\x18\b \x01(\rR\bmaxChain\",\n" +
 	"\x12OpenSessionRequest\x12\x16\n" +
 	"\x06client\x18\x01 \x01(\tR\x06client\"/\n" +
 	"\x13OpenSessionResponse\x12\x18\n" +
@@ -1181,7 +1310,7 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\x03all\x18\x05 \x01(\fH\x00R\x03all\x127\n" +
 	"\achanges\x18\x06 \x01(\v2\x1b.analogloop.chip.v1.ChangesH\x00R\achangesB\t\n" +
 	"\aweights\"\x10\n" +
-	"\x0eUpdateResponse\"\x85\x02\n" +
+	"\x0eUpdateResponse\"\xb9\x02\n" +
 	"\n" +
 	"RunRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
@@ -1191,9 +1320,20 @@ const file_chipproto_v1_chip_proto_rawDesc = "" +
 	"\x06inputs\x18\x05 \x01(\fR\x06inputs\x12\x1b\n" +
 	"\tnoise_key\x18\x06 \x01(\x06R\bnoiseKey\x129\n" +
 	"\x06update\x18\a \x01(\v2!.analogloop.chip.v1.UpdateRequestR\x06update\x12#\n" +
-	"\rsparse_inputs\x18\b \x01(\fR\fsparseInputs\"'\n" +
+	"\rsparse_inputs\x18\b \x01(\fR\fsparseInputs\x122\n" +
+	"\x04then\x18\t \x03(\v2\x1e.analogloop.chip.v1.ChainedRunR\x04then\"\xcd\x01\n" +
+	"\n" +
+	"ChainedRun\x12\x18\n" +
+	"\aprogram\x18\x01 \x01(\x04R\aprogram\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x14\n" +
+	"\x05batch\x18\x03 \x01(\rR\x05batch\x12\x1b\n" +
+	"\tnoise_key\x18\x04 \x01(\x06R\bnoiseKey\x129\n" +
+	"\x06update\x18\x05 \x01(\v2!.analogloop.chip.v1.UpdateRequestR\x06update\x12\x1d\n" +
+	"\n" +
+	"relu_shift\x18\x06 \x01(\rR\treluShift\"J\n" +
 	"\vRunResponse\x12\x18\n" +
-	"\aoutputs\x18\x01 \x01(\fR\aoutputs\"A\n" +
+	"\aoutputs\x18\x01 \x01(\fR\aoutputs\x12!\n" +
+	"\fthen_outputs\x18\x02 \x03(\fR\vthenOutputs\"A\n" +
 	"\vFreeRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
 	"\aprogram\x18\x02 \x01(\x04R\aprogram\"\x0e\n" +
@@ -1220,7 +1360,7 @@ func file_chipproto_v1_chip_proto_rawDescGZIP() []byte {
 	return file_chipproto_v1_chip_proto_rawDescData
 }
 
-var file_chipproto_v1_chip_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_chipproto_v1_chip_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_chipproto_v1_chip_proto_goTypes = []any{
 	(*DescribeRequest)(nil),      // 0: analogloop.chip.v1.DescribeRequest
 	(*DescribeResponse)(nil),     // 1: analogloop.chip.v1.DescribeResponse
@@ -1236,36 +1376,39 @@ var file_chipproto_v1_chip_proto_goTypes = []any{
 	(*UpdateRequest)(nil),        // 11: analogloop.chip.v1.UpdateRequest
 	(*UpdateResponse)(nil),       // 12: analogloop.chip.v1.UpdateResponse
 	(*RunRequest)(nil),           // 13: analogloop.chip.v1.RunRequest
-	(*RunResponse)(nil),          // 14: analogloop.chip.v1.RunResponse
-	(*FreeRequest)(nil),          // 15: analogloop.chip.v1.FreeRequest
-	(*FreeResponse)(nil),         // 16: analogloop.chip.v1.FreeResponse
+	(*ChainedRun)(nil),           // 14: analogloop.chip.v1.ChainedRun
+	(*RunResponse)(nil),          // 15: analogloop.chip.v1.RunResponse
+	(*FreeRequest)(nil),          // 16: analogloop.chip.v1.FreeRequest
+	(*FreeResponse)(nil),         // 17: analogloop.chip.v1.FreeResponse
 }
 var file_chipproto_v1_chip_proto_depIdxs = []int32{
 	2,  // 0: analogloop.chip.v1.DescribeResponse.limits:type_name -> analogloop.chip.v1.Limits
 	7,  // 1: analogloop.chip.v1.ProgramRequest.placement:type_name -> analogloop.chip.v1.Placement
 	10, // 2: analogloop.chip.v1.UpdateRequest.changes:type_name -> analogloop.chip.v1.Changes
 	11, // 3: analogloop.chip.v1.RunRequest.update:type_name -> analogloop.chip.v1.UpdateRequest
-	0,  // 4: analogloop.chip.v1.Chip.Describe:input_type -> analogloop.chip.v1.DescribeRequest
-	3,  // 5: analogloop.chip.v1.Chip.OpenSession:input_type -> analogloop.chip.v1.OpenSessionRequest
-	5,  // 6: analogloop.chip.v1.Chip.CloseSession:input_type -> analogloop.chip.v1.CloseSessionRequest
-	8,  // 7: analogloop.chip.v1.Chip.Program:input_type -> analogloop.chip.v1.ProgramRequest
-	11, // 8: analogloop.chip.v1.Chip.Update:input_type -> analogloop.chip.v1.UpdateRequest
-	13, // 9: analogloop.chip.v1.Chip.Run:input_type -> analogloop.chip.v1.RunRequest
-	15, // 10: analogloop.chip.v1.Chip.Free:input_type -> analogloop.chip.v1.FreeRequest
-	13, // 11: analogloop.chip.v1.Chip.RunStream:input_type -> analogloop.chip.v1.RunRequest
-	1,  // 12: analogloop.chip.v1.Chip.Describe:output_type -> analogloop.chip.v1.DescribeResponse
-	4,  // 13: analogloop.chip.v1.Chip.OpenSession:output_type -> analogloop.chip.v1.OpenSessionResponse
-	6,  // 14: analogloop.chip.v1.Chip.CloseSession:output_type -> analogloop.chip.v1.CloseSessionResponse
-	9,  // 15: analogloop.chip.v1.Chip.Program:output_type -> analogloop.chip.v1.ProgramResponse
-	12, // 16: analogloop.chip.v1.Chip.Update:output_type -> analogloop.chip.v1.UpdateResponse
-	14, // 17: analogloop.chip.v1.Chip.Run:output_type -> analogloop.chip.v1.RunResponse
-	16, // 18: analogloop.chip.v1.Chip.Free:output_type -> analogloop.chip.v1.FreeResponse
-	14, // 19: analogloop.chip.v1.Chip.RunStream:output_type -> analogloop.chip.v1.RunResponse
-	12, // [12:20] is the sub-list for method output_type
-	4,  // [4:12] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	14, // 4: analogloop.chip.v1.RunRequest.then:type_name -> analogloop.chip.v1.ChainedRun
+	11, // 5: analogloop.chip.v1.ChainedRun.update:type_name -> analogloop.chip.v1.UpdateRequest
+	0,  // 6: analogloop.chip.v1.Chip.Describe:input_type -> analogloop.chip.v1.DescribeRequest
+	3,  // 7: analogloop.chip.v1.Chip.OpenSession:input_type -> analogloop.chip.v1.OpenSessionRequest
+	5,  // 8: analogloop.chip.v1.Chip.CloseSession:input_type -> analogloop.chip.v1.CloseSessionRequest
+	8,  // 9: analogloop.chip.v1.Chip.Program:input_type -> analogloop.chip.v1.ProgramRequest
+	11, // 10: analogloop.chip.v1.Chip.Update:input_type -> analogloop.chip.v1.UpdateRequest
+	13, // 11: analogloop.chip.v1.Chip.Run:input_type -> analogloop.chip.v1.RunRequest
+	16, // 12: analogloop.chip.v1.Chip.Free:input_type -> analogloop.chip.v1.FreeRequest
+	13, // 13: analogloop.chip.v1.Chip.RunStream:input_type -> analogloop.chip.v1.RunRequest
+	1,  // 14: analogloop.chip.v1.Chip.Describe:output_type -> analogloop.chip.v1.DescribeResponse
+	4,  // 15: analogloop.chip.v1.Chip.OpenSession:output_type -> analogloop.chip.v1.OpenSessionResponse
+	6,  // 16: analogloop.chip.v1.Chip.CloseSession:output_type -> analogloop.chip.v1.CloseSessionResponse
+	9,  // 17: analogloop.chip.v1.Chip.Program:output_type -> analogloop.chip.v1.ProgramResponse
+	12, // 18: analogloop.chip.v1.Chip.Update:output_type -> analogloop.chip.v1.UpdateResponse
+	15, // 19: analogloop.chip.v1.Chip.Run:output_type -> analogloop.chip.v1.RunResponse
+	17, // 20: analogloop.chip.v1.Chip.Free:output_type -> analogloop.chip.v1.FreeResponse
+	15, // 21: analogloop.chip.v1.Chip.RunStream:output_type -> analogloop.chip.v1.RunResponse
+	14, // [14:22] is the sub-list for method output_type
+	6,  // [6:14] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_chipproto_v1_chip_proto_init() }
@@ -1283,7 +1426,7 @@ func file_chipproto_v1_chip_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chipproto_v1_chip_proto_rawDesc), len(file_chipproto_v1_chip_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='chipproto/v1/chip.proto',
   package='analogloop.chip.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\x17\x63hipproto/v1/chip.proto\x12\x12\x61nalogloop.chip.v1\"\x11\n\x0f\x44\x65scribeRequest\"\xac\x01\n\x10\x44\x65scribeResponse\x12\x10\n\x08protocol\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x15\n\rgain_per_send\x18\x04 \x01(\x01\x12*\n\x06limits\x18\x05 \x01(\x0b\x32\x1a.analogloop.chip.v1.Limits\x12\x0e\n\x06server\x18\x06 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x07 \x03(\t\"\xb0\x01\n\x06Limits\x12\x10\n\x08max_rows\x18\x01 \x01(\r\x12\x10\n\x08max_cols\x18\x02 \x01(\r\x12\x11\n\tmax_sends\x18\x03 \x01(\r\x12\x11\n\tmax_batch\x18\x04 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\r\x12 \n\x18max_programs_per_session\x18\x06 \x01(\r\x12\x1f\n\x17max_weights_per_session\x18\x07 \x01(\x04\"$\n\x12OpenSessionRequest\x12\x0e\n\x06\x63lient\x18\x01 \x01(\t\"&\n\x13OpenSessionResponse\x12\x0f\n\x07session\x18\x01 \x01(\t\"&\n\x13\x43loseSessionRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\"\x16\n\x14\x43loseSessionResponse\"(\n\tPlacement\x12\x0b\n\x03row\x18\x01 \x01(\r\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\r\"\xb1\x01\n\x0eProgramRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0c\n\x04rows\x18\x03 \x01(\r\x12\x0c\n\x04\x63ols\x18\x04 \x01(\r\x12\r\n\x05sends\x18\x05 \x01(\r\x12\x30\n\tplacement\x18\x06 \x01(\x0b\x32\x1d.analogloop.chip.v1.Placement\x12\x0f\n\x07weights\x18\x07 \x01(\x0c\x12\x0f\n\x07version\x18\x08 \x01(\x04\"\x11\n\x0fProgramResponse\"\'\n\x07\x43hanges\x12\x0c\n\x04gaps\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x01(\x0c\"\xa2\x01\n\rUpdateRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x14\n\x0c\x62\x61se_version\x18\x03 \x01(\x04\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\r\n\x03\x61ll\x18\x05 \x01(\x0cH\x00\x12.\n\x07\x63hanges\x18\x06 \x01(\x0b\x32\x1b.analogloop.chip.v1.ChangesH\x00\x42\t\n\x07weights\"\x10\n\x0eUpdateResponse\"\xbb\x01\n\nRunRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\r\n\x05\x62\x61tch\x18\x04 \x01(\r\x12\x0e\n\x06inputs\x18\x05 \x01(\x0c\x12\x11\n\tnoise_key\x18\x06 \x01(\x06\x12\x31\n\x06update\x18\x07 \x01(\x0b\x32!.analogloop.chip.v1.UpdateRequest\x12\x15\n\rsparse_inputs\x18\x08 \x01(\x0c\"\x1e\n\x0bRunResponse\x12\x0f\n\x07outputs\x18\x01 \x01(\x0c\"/\n\x0b\x46reeRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\"\x0e\n\x0c\x46reeResponse2\xaa\x05\n\x04\x43hip\x12U\n\x08\x44\x65scribe\x12#.analogloop.chip.v1.DescribeRequest\x1a$.analogloop.chip.v1.DescribeResponse\x12^\n\x0bOpenSession\x12&.analogloop.chip.v1.OpenSessionRequest\x1a\'.analogloop.chip.v1.OpenSessionResponse\x12\x61\n\x0c\x43loseSession\x12\'.analogloop.chip.v1.CloseSessionRequest\x1a(.analogloop.chip.v1.CloseSessionResponse\x12R\n\x07Program\x12\".analogloop.chip.v1.ProgramRequest\x1a#.analogloop.chip.v1.ProgramResponse\x12O\n\x06Update\x12!.analogloop.chip.v1.UpdateRequest\x1a\".analogloop.chip.v1.UpdateResponse\x12\x46\n\x03Run\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse\x12I\n\x04\x46ree\x12\x1f.analogloop.chip.v1.FreeRequest\x1a .analogloop.chip.v1.FreeResponse\x12P\n\tRunStream\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse(\x01\x30\x01\x42\x36Z4github.com/analogloop/analogloop/chipproto/v1;chipv1b\x06proto3')
+  serialized_pb=_b('\n\x17\x63hipproto/v1/chip.proto\x12\x12\x61nalogloop.chip.v1\"\x11\n\x0f\x44\x65scribeRequest\"\xac\x01\n\x10\x44\x65scribeResponse\x12\x10\n\x08protocol\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x15\n\rgain_per_send\x18\x04 \x01(\x01\x12*\n\x06limits\x18\x05 \x01(\x0b\x32\x1a.analogloop.chip.v1.Limits\x12\x0e\n\x06server\x18\x06 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x07 \x03(\t\"\xc3\x01\n\x06Limits\x12\x10\n\x08max_rows\x18\x01 \x01(\r\x12\x10\n\x08max_cols\x18\x02 \x01(\r\x12\x11\n\tmax_sends\x18\x03 \x01(\r\x12\x11\n\tmax_batch\x18\x04 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x05 \x01(\r\x12 \n\x18max_programs_per_session\x18\x06 \x01(\r\x12\x1f\n\x17max_weights_per_session\x18\x07 \x01(\x04\x12\x11\n\tmax_chain\x18\x08 \x01(\r\"$\n\x12OpenSessionRequest\x12\x0e\n\x06\x63lient\x18\x01 \x01(\t\"&\n\x13OpenSessionResponse\x12\x0f\n\x07session\x18\x01 \x01(\t\"&\n\x13\x43loseSessionRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\"\x16\n\x14\x43loseSessionResponse\"(\n\tPlacement\x12\x0b\n\x03row\x18\x01 \x01(\r\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\r\"\xb1\x01\n\x0eProgramRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0c\n\x04rows\x18\x03 \x01(\r\x12\x0c\n\x04\x63ols\x18\x04 \x01(\r\x12\r\n\x05sends\x18\x05 \x01(\r\x12\x30\n\tplacement\x18\x06 \x01(\x0b\x32\x1d.analogloop.chip.v1.Placement\x12\x0f\n\x07weights\x18\x07 \x01(\x0c\x12\x0f\n\x07version\x18\x08 \x01(\x04\"\x11\n\x0fProgramResponse\"\'\n\x07\x43hanges\x12\x0c\n\x04gaps\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x01(\x0c\"\xa2\x01\n\rUpdateRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x14\n\x0c\x62\x61se_version\x18\x03 \x01(\x04\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\r\n\x03\x61ll\x18\x05 \x01(\x0cH\x00\x12.\n\x07\x63hanges\x18\x06 \x01(\x0b\x32\x1b.analogloop.chip.v1.ChangesH\x00\x42\t\n\x07weights\"\x10\n\x0eUpdateResponse\"\xe9\x01\n\nRunRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\r\n\x05\x62\x61tch\x18\x04 \x01(\r\x12\x0e\n\x06inputs\x18\x05 \x01(\x0c\x12\x11\n\tnoise_key\x18\x06 \x01(\x06\x12\x31\n\x06update\x18\x07 \x01(\x0b\x32!.analogloop.chip.v1.UpdateRequest\x12\x15\n\rsparse_inputs\x18\x08 \x01(\x0c\x12,\n\x04then\x18\t \x03(\x0b\x32\x1e.analogloop.chip.v1.ChainedRun\"\x97\x01\n\nChainedRun\x12\x0f\n\x07program\x18\x01 \x01(\x04\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\r\x12\x11\n\tnoise_key\x18\x04 \x01(\x06\x12\x31\n\x06update\x18\x05 \x01(\x0b\x32!.analogloop.chip.v1.UpdateRequest\x12\x12\n\nrelu_shift\x18\x06 \x01(\r\"4\n\x0bRunResponse\x12\x0f\n\x07outputs\x18\x01 \x01(\x0c\x12\x14\n\x0cthen_outputs\x18\x02 \x03(\x0c\"/\n\x0b\x46reeRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0f\n\x07program\x18\x02 \x01(\x04\"\x0e\n\x0c\x46reeResponse2\xaa\x05\n\x04\x43hip\x12U\n\x08\x44\x65scribe\x12#.analogloop.chip.v1.DescribeRequest\x1a$.analogloop.chip.v1.DescribeResponse\x12^\n\x0bOpenSession\x12&.analogloop.chip.v1.OpenSessionRequest\x1a\'.analogloop.chip.v1.OpenSessionResponse\x12\x61\n\x0c\x43loseSession\x12\'.analogloop.chip.v1.CloseSessionRequest\x1a(.analogloop.chip.v1.CloseSessionResponse\x12R\n\x07Program\x12\".analogloop.chip.v1.ProgramRequest\x1a#.analogloop.chip.v1.ProgramResponse\x12O\n\x06Update\x12!.analogloop.chip.v1.UpdateRequest\x1a\".analogloop.chip.v1.UpdateResponse\x12\x46\n\x03Run\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse\x12I\n\x04\x46ree\x12\x1f.analogloop.chip.v1.FreeRequest\x1a .analogloop.chip.v1.FreeResponse\x12P\n\tRunStream\x12\x1e.analogloop.chip.v1.RunRequest\x1a\x1f.analogloop.chip.v1.RunResponse(\x01\x30\x01\x42\x36Z4github.com/analogloop/analogloop/chipproto/v1;chipv1b\x06proto3')
 )
 
 
@@ -178,6 +178,13 @@ _LIMITS = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='max_chain', full_name='analogloop.chip.v1.Limits.max_chain', index=7,
+      number=8, type=13, cpp_type=3, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -191,7 +198,7 @@ _LIMITS = _descriptor.Descriptor(
   oneofs=[
   ],
   serialized_start=242,
-  serialized_end=418,
+  serialized_end=437,
 )
 
 
@@ -221,8 +228,8 @@ _OPENSESSIONREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=420,
-  serialized_end=456,
+  serialized_start=439,
+  serialized_end=475,
 )
 
 
@@ -252,8 +259,8 @@ _OPENSESSIONRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=458,
-  serialized_end=496,
+  serialized_start=477,
+  serialized_end=515,
 )
 
 
@@ -283,8 +290,8 @@ _CLOSESESSIONREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=498,
-  serialized_end=536,
+  serialized_start=517,
+  serialized_end=555,
 )
 
 
@@ -307,8 +314,8 @@ _CLOSESESSIONRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=538,
-  serialized_end=560,
+  serialized_start=557,
+  serialized_end=579,
 )
 
 
@@ -345,8 +352,8 @@ _PLACEMENT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=562,
-  serialized_end=602,
+  serialized_start=581,
+  serialized_end=621,
 )
 
 
@@ -425,8 +432,8 @@ _PROGRAMREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=605,
-  serialized_end=782,
+  serialized_start=624,
+  serialized_end=801,
 )
 
 
@@ -449,8 +456,8 @@ _PROGRAMRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=784,
-  serialized_end=801,
+  serialized_start=803,
+  serialized_end=820,
 )
 
 
@@ -487,8 +494,8 @@ _CHANGES = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=803,
-  serialized_end=842,
+  serialized_start=822,
+  serialized_end=861,
 )
 
 
@@ -556,8 +563,8 @@ _UPDATEREQUEST = _descriptor.Descriptor(
       name='weights', full_name='analogloop.chip.v1.UpdateRequest.weights',
       index=0, containing_type=None, fields=[]),
   ],
-  serialized_start=845,
-  serialized_end=1007,
+  serialized_start=864,
+  serialized_end=1026,
 )
 
 
@@ -580,8 +587,8 @@ _UPDATERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1009,
-  serialized_end=1025,
+  serialized_start=1028,
+  serialized_end=1044,
 )
 
 
@@ -648,6 +655,13 @@ _RUNREQUEST = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='then', full_name='analogloop.chip.v1.RunRequest.then', index=8,
+      number=9, type=11, cpp_type=10, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -660,8 +674,74 @@ _RUNREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1028,
-  serialized_end=1215,
+  serialized_start=1047,
+  serialized_end=1280,
+)
+
+
+_CHAINEDRUN = _descriptor.Descriptor(
+  name='ChainedRun',
+  full_name='analogloop.chip.v1.ChainedRun',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='program', full_name='analogloop.chip.v1.ChainedRun.program', index=0,
+      number=1, type=4, cpp_type=4, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='version', full_name='analogloop.chip.v1.ChainedRun.version', index=1,
+      number=2, type=4, cpp_type=4, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='batch', full_name='analogloop.chip.v1.ChainedRun.batch', index=2,
+      number=3, type=13, cpp_type=3, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='noise_key', full_name='analogloop.chip.v1.ChainedRun.noise_key', index=3,
+      number=4, type=6, cpp_type=4, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='update', full_name='analogloop.chip.v1.ChainedRun.update', index=4,
+      number=5, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='relu_shift', full_name='analogloop.chip.v1.ChainedRun.relu_shift', index=5,
+      number=6, type=13, cpp_type=3, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=1283,
+  serialized_end=1434,
 )
 
 
@@ -679,6 +759,13 @@ _RUNRESPONSE = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='then_outputs', full_name='analogloop.chip.v1.RunResponse.then_outputs', index=1,
+      number=2, type=12, cpp_type=9, label=3,
+      has_default_value=False, default_value=[],
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -691,8 +778,8 @@ _RUNRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1217,
-  serialized_end=1247,
+  serialized_start=1436,
+  serialized_end=1488,
 )
 
 
@@ -729,8 +816,8 @@ _FREEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1249,
-  serialized_end=1296,
+  serialized_start=1490,
+  serialized_end=1537,
 )
 
 
@@ -753,8 +840,8 @@ _FREERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=1298,
-  serialized_end=1312,
+  serialized_start=1539,
+  serialized_end=1553,
 )
 
 _DESCRIBERESPONSE.fields_by_name['limits'].message_type = _LIMITS
@@ -767,6 +854,8 @@ _UPDATEREQUEST.oneofs_by_name['weights'].fields.append(
   _UPDATEREQUEST.fields_by_name['changes'])
 _UPDATEREQUEST.fields_by_name['changes'].containing_oneof = _UPDATEREQUEST.oneofs_by_name['weights']
 _RUNREQUEST.fields_by_name['update'].message_type = _UPDATEREQUEST
+_RUNREQUEST.fields_by_name['then'].message_type = _CHAINEDRUN
+_CHAINEDRUN.fields_by_name['update'].message_type = _UPDATEREQUEST
 DESCRIPTOR.message_types_by_name['DescribeRequest'] = _DESCRIBEREQUEST
 DESCRIPTOR.message_types_by_name['DescribeResponse'] = _DESCRIBERESPONSE
 DESCRIPTOR.message_types_by_name['Limits'] = _LIMITS
@@ -781,6 +870,7 @@ DESCRIPTOR.message_types_by_name['Changes'] = _CHANGES
 DESCRIPTOR.message_types_by_name['UpdateRequest'] = _UPDATEREQUEST
 DESCRIPTOR.message_types_by_name['UpdateResponse'] = _UPDATERESPONSE
 DESCRIPTOR.message_types_by_name['RunRequest'] = _RUNREQUEST
+DESCRIPTOR.message_types_by_name['ChainedRun'] = _CHAINEDRUN
 DESCRIPTOR.message_types_by_name['RunResponse'] = _RUNRESPONSE
 DESCRIPTOR.message_types_by_name['FreeRequest'] = _FREEREQUEST
 DESCRIPTOR.message_types_by_name['FreeResponse'] = _FREERESPONSE
@@ -884,6 +974,13 @@ RunRequest = _reflection.GeneratedProtocolMessageType('RunRequest', (_message.Me
   ))
 _sym_db.RegisterMessage(RunRequest)
 
+ChainedRun = _reflection.GeneratedProtocolMessageType('ChainedRun', (_message.Message,), dict(
+  DESCRIPTOR = _CHAINEDRUN,
+  __module__ = 'chipproto.v1.chip_pb2'
+  # @@protoc_insertion_point(class_scope:analogloop.chip.v1.ChainedRun)
+  ))
+_sym_db.RegisterMessage(ChainedRun)
+
 RunResponse = _reflection.GeneratedProtocolMessageType('RunResponse', (_message.Message,), dict(
   DESCRIPTOR = _RUNRESPONSE,
   __module__ = 'chipproto.v1.chip_pb2'
@@ -915,8 +1012,8 @@ _CHIP = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=1315,
-  serialized_end=1997,
+  serialized_start=1556,
+  serialized_end=2238,
   methods=[
   _descriptor.MethodDescriptor(
     name='Describe',
