@@ -149,6 +149,7 @@ type prog struct {
 	mu      sync.RWMutex
 	p       analogmac.Program
 	m       analogmac.Matrix // Weights: the current weights, owned
+	spare   []int8           // the weights before the last update, reused by the next
 	version uint64
 	freed   bool
 }
@@ -461,7 +462,7 @@ func (p *prog) free() {
 	if !p.freed {
 		p.freed = true
 		_ = p.p.Close()
-		p.m.Weights = nil
+		p.m.Weights, p.spare = nil, nil
 	}
 }
 
@@ -658,14 +659,17 @@ func (s *Server) applyUpdate(ctx context.Context, p *prog, req *chipv1.UpdateReq
 	case all == nil && p.version != req.BaseVersion:
 		return status.Errorf(codes.FailedPrecondition, "program holds version %d, the changes apply to %d: program it again", p.version, req.BaseVersion)
 	}
-	w := all
-	if w == nil {
-		w = slices.Clone(p.m.Weights)
+	// The new weights in the buffer the weights before the last update
+	// had: the device copies what it needs, and a failed update leaves
+	// p.m as it was.
+	var w []int8
+	if all == nil {
+		w = append(p.spare[:0], p.m.Weights...)
 		for _, c := range changes {
 			w[c.index] = c.value
 		}
 	} else {
-		w = slices.Clone(w)
+		w = append(p.spare[:0], all...)
 	}
 	if u, ok := p.p.(analogmac.Updater); ok {
 		if err := u.Update(ctx, w); err != nil {
@@ -681,43 +685,87 @@ func (s *Server) applyUpdate(ctx context.Context, p *prog, req *chipv1.UpdateReq
 		_ = p.p.Close()
 		p.p = np
 	}
-	p.m.Weights, p.version = w, req.Version
+	p.spare, p.m.Weights, p.version = p.m.Weights, w, req.Version
 	return nil
 }
 
 // Run implements the protocol.
-func (s *Server) Run(ctx context.Context, req *chipv1.RunRequest) (_ *chipv1.RunResponse, err error) {
+func (s *Server) Run(ctx context.Context, req *chipv1.RunRequest) (*chipv1.RunResponse, error) {
+	resp, _, err := s.run(ctx, req, false)
+	return resp, err
+}
+
+// run answers a RunRequest. With pooled, the response's outputs are cut
+// from one buffer of wirecodec's pool, which release gives back: the
+// caller calls it once the response is marshalled (a stream's SendMsg has
+// returned). Otherwise they are allocated, and release is nil.
+func (s *Server) run(ctx context.Context, req *chipv1.RunRequest, pooled bool) (_ *chipv1.RunResponse, release func(), err error) {
 	ss, err := s.begin(req.Session)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() { err = s.end(ss, "Run", err) }()
 	p, err := ss.lookup(req.Program)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, cols := p.m.Rows, p.m.Cols
-	x, out, err := s.runArgs(req, rows, cols)
+	x, err := s.runArgs(req, rows, cols)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var one [1]runStep
 	steps := one[:1]
-	steps[0] = runStep{p: p, program: req.Program, version: req.Version, batch: int(req.Batch), key: req.NoiseKey, update: req.Update, x: x, out: out}
+	steps[0] = runStep{p: p, program: req.Program, version: req.Version, batch: int(req.Batch), key: req.NoiseKey, update: req.Update, x: x}
 	if u := req.Update; u != nil {
 		if steps[0].all, steps[0].changes, err = updateChanges(u, rows, cols); err != nil {
-			return nil, prefixField(err, "update.")
+			return nil, nil, prefixField(err, "update.")
 		}
 		if req.Version != u.Version {
-			return nil, invalid("version", "%d: a run with an update expects the update's version %d", req.Version, u.Version)
+			return nil, nil, invalid("version", "%d: a run with an update expects the update's version %d", req.Version, u.Version)
 		}
 	}
 	if steps, err = s.chainArgs(ss, req, steps); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// Every run's outputs cut from one buffer, and the chained runs'
+	// inputs (converted from the outputs before them) from another.
 	var cost float64
-	for _, st := range steps {
+	outs, ins := 0, 0
+	for i, st := range steps {
 		cost += float64(st.macs() + int64(len(st.all)+len(st.changes)))
+		outs += st.outputs()
+		if i > 0 {
+			ins += steps[i-1].outputs()
+		}
+	}
+	var ob []byte
+	if pooled {
+		buf := wirecodec.Buffer(outs)
+		release, ob = func() { wirecodec.PutBuffer(buf) }, *buf
+		defer func() {
+			if err != nil {
+				release()
+				release = nil
+			}
+		}()
+	} else {
+		ob = make([]byte, outs)
+	}
+	var ib []byte
+	if ins > 0 {
+		buf := wirecodec.Buffer(ins)
+		defer wirecodec.PutBuffer(buf)
+		ib = *buf
+	}
+	for i := range steps {
+		st := &steps[i]
+		n := st.outputs()
+		st.out, ob = ob[:n:n], ob[n:]
+		if i > 0 {
+			n = len(steps[i-1].out)
+			st.x, ib = ib[:n:n], ib[n:]
+		}
 	}
 	var derr error
 	err = s.sched.Do(ctx, ss, cost, func() {
@@ -735,9 +783,9 @@ func (s *Server) Run(ctx context.Context, req *chipv1.RunRequest) (_ *chipv1.Run
 		err = derr
 	}
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, release, toStatus(err)
 	}
-	resp := &chipv1.RunResponse{Outputs: out}
+	resp := &chipv1.RunResponse{Outputs: steps[0].out}
 	for i, st := range steps {
 		macs := st.macs()
 		ss.runs.Add(1)
@@ -751,7 +799,7 @@ func (s *Server) Run(ctx context.Context, req *chipv1.RunRequest) (_ *chipv1.Run
 			resp.ThenOutputs = append(resp.ThenOutputs, st.out)
 		}
 	}
-	return resp, nil
+	return resp, release, nil
 }
 
 // runStep is one run of a RunRequest, its own or a chained one (then),
@@ -773,6 +821,8 @@ type runStep struct {
 }
 
 func (st *runStep) macs() int64 { return int64(st.batch) * int64(st.p.m.Rows) * int64(st.p.m.Cols) }
+
+func (st *runStep) outputs() int { return st.batch * st.p.m.Cols }
 
 // runStep applies st's update, if any, and runs st on its program, which
 // must still hold the version the request expects.
@@ -883,17 +933,21 @@ func (s *Server) streamRun(ctx context.Context, st chipv1.Chip_RunStreamServer, 
 	// The codec decoded the inputs into a pooled buffer (as for Run).
 	defer wirecodec.Release(req)
 	var resp *chipv1.RunResponse
+	var release func()
 	var err error
 	if s.draining.Load() {
 		err = errDraining
 	} else {
 		s.m.inflight.Inc()
-		resp, err = s.Run(ctx, req)
+		resp, release, err = s.run(ctx, req, true)
 		s.m.inflight.Dec()
 	}
 	s.account(ctx, "RunStream", start, err)
 	if err != nil {
 		return err
 	}
-	return st.Send(resp)
+	// Send marshals resp: its outputs' buffer is free when it returns.
+	err = st.Send(resp)
+	release()
+	return err
 }

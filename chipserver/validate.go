@@ -129,53 +129,52 @@ func updateChanges(req *chipv1.UpdateRequest, rows, cols int) (all []int8, chang
 }
 
 // runArgs validates a RunRequest for a program of the given shape and
-// returns its inputs (aliasing the request, or decoded from its sparse form
-// into a buffer that wirecodec.Release(req) gives back) and an output
-// buffer.
-func (s *Server) runArgs(req *chipv1.RunRequest, rows, cols int) (x []uint8, out []byte, err error) {
+// returns its inputs: aliasing the request, or decoded from its sparse form
+// into a buffer that wirecodec.Release(req) gives back.
+func (s *Server) runArgs(req *chipv1.RunRequest, rows, cols int) (x []uint8, err error) {
 	if req.Batch < 1 || req.Batch > analogmac.MaxBatch {
-		return nil, nil, invalid("batch", "%d: want 1..%d", req.Batch, analogmac.MaxBatch)
+		return nil, invalid("batch", "%d: want 1..%d", req.Batch, analogmac.MaxBatch)
 	}
 	batch := int(req.Batch)
 	n := batch * rows
 	x = req.Inputs
 	if len(req.SparseInputs) > 0 {
 		if len(req.Inputs) > 0 {
-			return nil, nil, invalid("sparse_inputs", "sent with inputs: send one of them")
+			return nil, invalid("sparse_inputs", "sent with inputs: send one of them")
 		}
 		// The plain inputs must fit a message, as they would have to
 		// without the sparse form; and the form's length must be
 		// possible for n inputs before anything is allocated.
 		if n > s.maxOutput() {
-			return nil, nil, invalid("batch", "%d: its %d x %d inputs exceed the server's message limit of %d bytes: send smaller batches", batch, batch, rows, s.cfg.MaxMessageBytes)
+			return nil, invalid("batch", "%d: its %d x %d inputs exceed the server's message limit of %d bytes: send smaller batches", batch, batch, rows, s.cfg.MaxMessageBytes)
 		}
 		blocks := (n + 63) / 64
 		if l := len(req.SparseInputs); l < 8*blocks || l > wirecodec.SparseBound(n) {
-			return nil, nil, invalid("sparse_inputs", "%d bytes cannot hold batch %d x %d rows = %d inputs: want %d..%d", l, batch, rows, n, 8*blocks, wirecodec.SparseBound(n))
+			return nil, invalid("sparse_inputs", "%d bytes cannot hold batch %d x %d rows = %d inputs: want %d..%d", l, batch, rows, n, 8*blocks, wirecodec.SparseBound(n))
 		}
 		x = wirecodec.Scratch(req, n)
 		if err := wirecodec.DecodeSparse(x, req.SparseInputs); err != nil {
-			return nil, nil, invalid("sparse_inputs", "%v", err)
+			return nil, invalid("sparse_inputs", "%v", err)
 		}
 	} else if len(req.Inputs) != n {
-		return nil, nil, invalid("inputs", "hold %d values, batch %d x %d rows needs %d", len(req.Inputs), batch, rows, n)
+		return nil, invalid("inputs", "hold %d values, batch %d x %d rows needs %d", len(req.Inputs), batch, rows, n)
 	}
 	if out := batch * cols; out > s.maxOutput() {
-		return nil, nil, invalid("batch", "%d: its %d x %d outputs exceed the server's message limit of %d bytes: send smaller batches", batch, batch, cols, s.cfg.MaxMessageBytes)
+		return nil, invalid("batch", "%d: its %d x %d outputs exceed the server's message limit of %d bytes: send smaller batches", batch, batch, cols, s.cfg.MaxMessageBytes)
 	}
-	// CheckRun names an input out of range as inputs[b][r].
-	out = make([]byte, batch*cols)
-	if err := analogmac.CheckRun(int8s(out), x, batch, rows, cols); err != nil {
-		return nil, nil, toStatus(err)
+	// CheckRun names an input out of range as inputs[b][r]. The outputs
+	// are the caller's to make: none here (0 columns).
+	if err := analogmac.CheckRun(nil, x, batch, rows, 0); err != nil {
+		return nil, toStatus(err)
 	}
-	return x, out, nil
+	return x, nil
 }
 
 // chainArgs validates the chained runs of req (RunRequest.then) and
 // appends them to steps, which holds req's own run: each program, batch,
 // update and version, how its inputs follow from the run before, and that
 // the outputs of all the runs fit one message. Fields are named
-// then[i].<field>.
+// then[i].<field>. The runs' inputs and outputs are the caller's to make.
 func (s *Server) chainArgs(ss *session, req *chipv1.RunRequest, steps []runStep) ([]runStep, error) {
 	if len(req.Then) == 0 {
 		return steps, nil
@@ -183,10 +182,10 @@ func (s *Server) chainArgs(ss *session, req *chipv1.RunRequest, steps []runStep)
 	if len(req.Then) >= MaxChain {
 		return nil, invalid("then", "%d chained runs: at most %d", len(req.Then), MaxChain-1)
 	}
-	total := len(steps[0].out)
+	total := steps[0].outputs()
 	for i, c := range req.Then {
 		f := fmt.Sprintf("then[%d].", i)
-		prev := len(steps[len(steps)-1].out)
+		prev := steps[len(steps)-1].outputs()
 		p, err := ss.lookup(c.Program)
 		if err != nil {
 			return nil, err
@@ -213,7 +212,6 @@ func (s *Server) chainArgs(ss *session, req *chipv1.RunRequest, steps []runStep)
 				return nil, invalid(f+"version", "%d: a run with an update expects the update's version %d", c.Version, u.Version)
 			}
 		}
-		st.x, st.out = make([]uint8, prev), make([]byte, n)
 		steps = append(steps, st)
 	}
 	return steps, nil

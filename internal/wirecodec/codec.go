@@ -301,6 +301,23 @@ func Release(r *chipv1.RunRequest) {
 	}
 }
 
+// Buffer returns n bytes (n >= 1) from the codec's pool, for a message's
+// contents that the caller makes (the server's run outputs): whatever
+// they were, so the caller writes all n before anything reads them, and
+// sends none it could not write. PutBuffer gives them back once nothing
+// reads them, for a response after the stream's SendMsg has returned
+// (which marshals it).
+func Buffer(n int) *[]byte {
+	if n > 1<<maxShift {
+		b := make([]byte, n)
+		return &b
+	}
+	return pool.Get(n)
+}
+
+// PutBuffer gives back a buffer from Buffer.
+func PutBuffer(b *[]byte) { pool.Put(b) }
+
 // pool is a mem.BufferPool of power-of-two buffers that Get does not clear.
 // Only this package takes buffers from it and hands them on, and only after
 // writing every byte up to the length it hands on (see the package
