@@ -25,7 +25,8 @@ import (
 // The fuzz targets feed arbitrary bytes, decoded as a request, to the
 // server's handlers (their checks included) with a small message limit,
 // on a session that already holds a 130 x 3 program (two row blocks) at
-// version 5. Whatever the bytes, a handler must not panic and must answer
+// version 5, and a 3 x 3 program 2 (version 5) that a chain can run on
+// its outputs. Whatever the bytes, a handler must not panic and must answer
 // either success or one of the protocol's codes; INVALID_ARGUMENT must
 // name a field, in the message and in a BadRequest; and whatever it
 // accepted must be what analogmac.Check and CheckRun accept. Seeds live in
@@ -53,6 +54,9 @@ func fuzzServer(t testing.TB) (*Server, string) {
 		w[i] = byte(int8(i%127 - 63))
 	}
 	if _, err := s.Program(ctx, &chipv1.ProgramRequest{Session: r.Session, Program: 1, Rows: fuzzRows, Cols: fuzzCols, Sends: 2, Weights: w, Version: fuzzVersion}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Program(ctx, &chipv1.ProgramRequest{Session: r.Session, Program: 2, Rows: fuzzCols, Cols: fuzzCols, Sends: 1, Weights: w[:fuzzCols*fuzzCols], Version: fuzzVersion}); err != nil {
 		t.Fatal(err)
 	}
 	return s, r.Session
@@ -170,32 +174,53 @@ func FuzzRun(f *testing.F) {
 		req.Session = sess
 		r, err := s.Run(context.Background(), &req)
 		checkAnswer(t, err)
-		if err == nil && req.Update != nil {
-			// Whatever update was accepted left weights in range.
+		if err != nil {
+			return
+		}
+		// Whatever update was accepted left weights in range.
+		for _, id := range []uint64{1, 2} {
 			s.mu.Lock()
-			p := s.sessions[sess].progs[req.Program]
+			p := s.sessions[sess].progs[id]
 			s.mu.Unlock()
 			p.mu.RLock()
 			m := p.m
 			p.mu.RUnlock()
 			if cerr := analogmac.Check(m); cerr != nil {
-				t.Fatalf("the program now holds weights analogmac.Check refuses: %v", cerr)
+				t.Fatalf("program %d now holds weights analogmac.Check refuses: %v", id, cerr)
 			}
 		}
-		if err == nil {
-			if len(r.Outputs) != int(req.Batch)*fuzzCols {
-				t.Fatalf("%d outputs for batch %d", len(r.Outputs), req.Batch)
+		rows := fuzzRows
+		if req.Program == 2 {
+			rows = fuzzCols
+		}
+		if len(r.Outputs) != int(req.Batch)*fuzzCols {
+			t.Fatalf("%d outputs for batch %d", len(r.Outputs), req.Batch)
+		}
+		x := req.Inputs
+		if len(req.SparseInputs) > 0 {
+			x = make([]byte, int(req.Batch)*rows)
+			if derr := wirecodec.DecodeSparse(x, req.SparseInputs); derr != nil {
+				t.Fatalf("ran sparse inputs DecodeSparse refuses: %v", derr)
 			}
-			x := req.Inputs
-			if len(req.SparseInputs) > 0 {
-				x = make([]byte, int(req.Batch)*fuzzRows)
-				if derr := wirecodec.DecodeSparse(x, req.SparseInputs); derr != nil {
-					t.Fatalf("ran sparse inputs DecodeSparse refuses: %v", derr)
-				}
+		}
+		if cerr := analogmac.CheckRun(int8s(r.Outputs), x, int(req.Batch), rows, fuzzCols); cerr != nil {
+			t.Fatalf("ran inputs analogmac.CheckRun refuses: %v", cerr)
+		}
+		// A chain's runs each answered, each batch x 3 outputs, its inputs
+		// the outputs before it.
+		if len(r.ThenOutputs) != len(req.Then) || len(req.Then) >= MaxChain {
+			t.Fatalf("%d chained outputs for %d chained runs", len(r.ThenOutputs), len(req.Then))
+		}
+		prev := len(r.Outputs)
+		for i, c := range req.Then {
+			rows := fuzzRows
+			if c.Program == 2 {
+				rows = fuzzCols
 			}
-			if cerr := analogmac.CheckRun(int8s(r.Outputs), x, int(req.Batch), fuzzRows, fuzzCols); cerr != nil {
-				t.Fatalf("ran inputs analogmac.CheckRun refuses: %v", cerr)
+			if int(c.Batch)*rows != prev || len(r.ThenOutputs[i]) != int(c.Batch)*fuzzCols || c.ReluShift > analogmac.MaxShift {
+				t.Fatalf("accepted chained run %d: batch %d x %d rows after %d outputs, shift %d, %d outputs", i, c.Batch, rows, prev, c.ReluShift, len(r.ThenOutputs[i]))
 			}
+			prev = len(r.ThenOutputs[i])
 		}
 	})
 }
@@ -282,6 +307,15 @@ func seedsRun() []proto.Message {
 		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 1, SparseInputs: wirecodec.AppendSparse(nil, sparseSeed(fuzzRows, 0))[:20]},
 		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 1, Inputs: make([]byte, fuzzRows), SparseInputs: wirecodec.AppendSparse(nil, make([]byte, fuzzRows))},
 		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 60000, SparseInputs: make([]byte, 16)},
+		// Chains: 130 x 3 then 3 x 3 twice, with an update; a batch that
+		// does not follow; a shift out of range; an unknown program.
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 2, Inputs: sparseSeed(2*fuzzRows, 0), Then: []*chipv1.ChainedRun{
+			{Program: 2, Version: fuzzVersion, Batch: 2, NoiseKey: 3, ReluShift: 1},
+			{Program: 2, Version: fuzzVersion + 1, Batch: 2, ReluShift: 7,
+				Update: &chipv1.UpdateRequest{BaseVersion: fuzzVersion, Version: fuzzVersion + 1, Weights: &chipv1.UpdateRequest_Changes{Changes: &chipv1.Changes{Gaps: []uint32{4}, Values: []byte{9}}}}}}},
+		&chipv1.RunRequest{Program: 1, Version: fuzzVersion, Batch: 2, Inputs: sparseSeed(2*fuzzRows, 0), Then: []*chipv1.ChainedRun{{Program: 2, Version: fuzzVersion, Batch: 3}}},
+		&chipv1.RunRequest{Program: 2, Version: fuzzVersion, Batch: 1, Inputs: []byte{1, 2, 3}, Then: []*chipv1.ChainedRun{{Program: 2, Version: fuzzVersion, Batch: 1, ReluShift: 8}}},
+		&chipv1.RunRequest{Program: 2, Version: fuzzVersion, Batch: 1, Inputs: []byte{1, 2, 3}, Then: []*chipv1.ChainedRun{{Program: 9, Batch: 1}}},
 	}
 }
 

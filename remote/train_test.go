@@ -59,7 +59,8 @@ func runTiny(t *testing.T, seed uint64, inLoop, unseen analogmac.Device) string 
 // TestFourConcurrentTrainers: four trainers (different seeds) train at
 // once against one server of chip 1, with a second server as their unseen
 // chip 2; each ends with exactly the results it gets alone, and those are
-// the results of the same run on local chips 1 and 2.
+// the results of the same run on local chips 1 and 2. Their forward passes
+// go as chains of runs.
 func TestFourConcurrentTrainers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains 8 times")
@@ -95,6 +96,11 @@ func TestFourConcurrentTrainers(t *testing.T) {
 				return
 			}
 			together[i] = outcome(res)
+			// The Runner ran the three analog layers' forward passes as
+			// chains: one request each.
+			if st := d1.Stats(); st.Chains == 0 || st.Runs < 3*st.Chains {
+				t.Errorf("trainer %d: stats %+v: want the forward passes as chains", i, st)
+			}
 		})
 	}
 	wg.Wait()
