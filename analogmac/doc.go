@@ -48,6 +48,13 @@
 //     implements Describer; Describe returns a Spec, which New turns back
 //     into the same device. Results files record Specs, and a remote chip
 //     describes the chip it reaches.
+//   - Chains. A device for which a call is expensive (a remote one) may
+//     implement Chainer: RunChain runs several programs one after another
+//     in one call, each on the previous one's outputs through ConvertReLU,
+//     the converting ReLU between two analog layers, with the same outputs
+//     as separate runs with the same keys. layers.Runner uses it for every
+//     sequence of analog layers joined by converting ReLUs; the simulated
+//     devices do not implement it, as a call costs them nothing.
 //
 // MatMul programs, runs once and frees: a one-off product.
 //

@@ -53,7 +53,11 @@
 // the machine's bookkeeping and the conversions between ops: on a device,
 // activations stay 5-bit integers from one analog layer to the next, and
 // the gradients read them as they are. models.Graph uses a Runner whenever
-// it can. Products on the host use internal/sgemm (gonum's arithmetic, its
+// it can. On a device that implements analogmac.Chainer (a remote chip), a
+// Runner runs each sequence of analog layers joined by ConvertingReLUs as
+// one chain, one call for the whole sequence, with the same device outputs
+// and noise keys as layer by layer. Products on the host use
+// internal/sgemm (gonum's arithmetic, its
 // results bit for bit, much faster); elementwise passes have AVX-512 loops
 // with the Go loops' exact results.
 //

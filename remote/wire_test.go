@@ -82,13 +82,18 @@ func TestWireBytesPerTrainingStep(t *testing.T) {
 		return diff(after1, start, 1), diff(end, after1, steps)
 	}
 	f, s := measure(remote.Options{})
-	_, ps := measure(remote.Options{NoStream: true, NoSparse: true})
-	nf, ns := measure(remote.Options{Naive: true, NoStream: true, NoSparse: true})
+	_, cs := measure(remote.Options{NoChain: true})
+	_, ps := measure(remote.Options{NoStream: true, NoSparse: true, NoChain: true})
+	nf, ns := measure(remote.Options{Naive: true, NoStream: true, NoSparse: true, NoChain: true})
 	t.Logf("first step (programs the layers): %d bytes sent, %d received", f.BytesSent, f.BytesReceived)
-	t.Logf("per step, programs, sparse updates, run streams and sparse inputs (%d of %d runs): %d bytes sent (%d in weight messages), %d received, %d updates (%d sparse), %d runs",
-		s.SparseRuns, s.Runs, s.BytesSent, s.WeightMessages, s.BytesReceived, s.Updates, s.SparseUpdates, s.Runs)
+	t.Logf("per step, programs, sparse updates, a chain of runs on a run stream, sparse inputs: %d bytes sent (%d in weight messages), %d received, %d updates (%d sparse), %d runs in %d chains",
+		s.BytesSent, s.WeightMessages, s.BytesReceived, s.Updates, s.SparseUpdates, s.Runs, s.Chains)
+	t.Logf("per step, the same with one run per request (%d of %d runs with sparse inputs): %d bytes sent, %d received", cs.SparseRuns, cs.Runs, cs.BytesSent, cs.BytesReceived)
 	t.Logf("per step, the same with Run calls and plain inputs: %d bytes sent (%d in weight messages), %d received", ps.BytesSent, ps.WeightMessages, ps.BytesReceived)
 	t.Logf("per step, naive (weights with every batch, Run calls, plain inputs): %d bytes sent (%d in weight messages), %d received", ns.BytesSent, ns.WeightMessages, ns.BytesReceived)
+	if s.Chains != 1 || s.Runs != 3 || s.BytesSent >= cs.BytesSent {
+		t.Errorf("with chains a step made %d requests of %d runs and sent %d bytes (%d without): want 1 chain of the 3 runs, fewer bytes", s.Chains, s.Runs, s.BytesSent, cs.BytesSent)
+	}
 	if wirecodec.SparseFast() && s.BytesSent >= ps.BytesSent*3/4 {
 		t.Errorf("sparse inputs send %d bytes per step against %d plain: they should save a quarter at least", s.BytesSent, ps.BytesSent)
 	}
@@ -109,6 +114,6 @@ func diff(a, b remote.Stats, n int64) remote.Stats {
 		BytesSent: (a.BytesSent - b.BytesSent) / n, BytesReceived: (a.BytesReceived - b.BytesReceived) / n,
 		Updates: (a.Updates - b.Updates) / n, SparseUpdates: (a.SparseUpdates - b.SparseUpdates) / n, Runs: (a.Runs - b.Runs) / n,
 		Programs: (a.Programs - b.Programs) / n, WeightMessages: (a.WeightMessages - b.WeightMessages) / n,
-		SparseRuns: (a.SparseRuns - b.SparseRuns) / n,
+		SparseRuns: (a.SparseRuns - b.SparseRuns) / n, Chains: (a.Chains - b.Chains) / n,
 	}
 }
