@@ -57,9 +57,9 @@
 // Runner runs each sequence of analog layers joined by ConvertingReLUs as
 // one chain, one call for the whole sequence, with the same device outputs
 // and noise keys as layer by layer. Products on the host use
-// internal/sgemm (gonum's arithmetic, its
-// results bit for bit, much faster); elementwise passes have AVX-512 loops
-// with the Go loops' exact results.
+// internal/sgemm (gonum's arithmetic, its results bit for bit, much
+// faster); elementwise passes have AVX-512 loops with the Go loops' exact
+// results.
 //
 // # Gorgonia traps handled here
 //

@@ -480,6 +480,9 @@ func (d *Device) runChain(ctx context.Context, x []uint8, links []analogmac.Link
 		}
 		switch code {
 		case codes.OK:
+			if !chained && len(links) == 1 {
+				return fmt.Errorf("remote: %s answered %d chained outputs to a run without a chain", d.o.Addr, len(r.ThenOutputs))
+			}
 			if !chained {
 				d.useChain.Store(false)
 				d.log.Info("the server does not run chains after all: one run at a time")
@@ -530,7 +533,7 @@ func (d *Device) runChain(ctx context.Context, x []uint8, links []analogmac.Link
 // lockOrder returns the indices of progs in the order of their ids.
 func lockOrder(progs []*program) []int {
 	if len(progs) == 1 {
-		return []int{0}
+		return onlyFirst
 	}
 	order := make([]int, len(progs))
 	for i := range order {
@@ -539,6 +542,9 @@ func lockOrder(progs []*program) []int {
 	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(progs[a].id, progs[b].id) })
 	return order
 }
+
+// onlyFirst is lockOrder's answer for one program; never written.
+var onlyFirst = []int{0}
 
 // run makes one attempt of a run: on a stream when the server offers them,
 // else (or when the server turns out not to implement them) as a Run call.

@@ -191,9 +191,10 @@ class ChipServicer(chip_pb2_grpc.ChipServicer):
     # The protocol -------------------------------------------------------
 
     def Describe(self, request, context):
-        # No `features`: this server implements neither of the protocol's
-        # optional parts (RunStream, RunRequest.sparse_inputs), so clients
-        # send every run as a Run call with plain inputs.
+        # No `features`: this server implements none of the protocol's
+        # optional parts (RunStream, RunRequest.sparse_inputs,
+        # RunRequest.then), so clients send every run as a Run call of its
+        # own with plain inputs.
         d = self.device
         return chip_pb2.DescribeResponse(
             protocol=PROTOCOL, device="ideal", spec_json=d.spec_json(), gain_per_send=d.gain,
