@@ -8,7 +8,10 @@
 // them, each with its noise key, so a remote simulated chip gives the same
 // numbers as a local one; Update sends only the changed weights. A session
 // holds its programs until it is closed, freed, or idle longer than
-// Config.SessionIdle.
+// Config.SessionIdle. The server offers the protocol's optional parts —
+// runs on a stream (RunStream), sparse inputs, and chains of runs, each on
+// the previous one's outputs through the converting ReLU, in one request
+// (at most MaxChain runs) — and lists them in Describe.
 //
 // Every request is checked before the device sees it (shapes, ranges,
 // sizes, the session's limits), and a refusal is a gRPC status a client can

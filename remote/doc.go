@@ -8,6 +8,11 @@
 // as a local run does) and opens a session. Program sends a weight matrix
 // once; its Program's Update sends only the weights that changed; Run
 // sends a batch of inputs with its noise key and receives the outputs.
+// The Device is an analogmac.Chainer: RunChain sends several runs, each on
+// the previous one's outputs, as one request when the server runs chains
+// (the trainer's forward pass: one round trip instead of one per layer).
+// It uses the protocol's optional parts (run streams, sparse inputs,
+// chains) only when the server lists them, and the plain calls otherwise.
 //
 // Faults. Every attempt of a call has a deadline (Options.CallTimeout);
 // transient failures (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED)
