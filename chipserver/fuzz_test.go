@@ -34,6 +34,14 @@ import (
 
 const fuzzRows, fuzzCols, fuzzVersion = 130, 3, 5
 
+// fuzzRowsOf is the rows of the fuzz session's program id (1 or 2).
+func fuzzRowsOf(id uint64) int {
+	if id == 2 {
+		return fuzzCols
+	}
+	return fuzzRows
+}
+
 func fuzzServer(t testing.TB) (*Server, string) {
 	d, err := analogmac.NewDevice(analogmac.KindChip, 1)
 	if err != nil {
@@ -189,10 +197,7 @@ func FuzzRun(f *testing.F) {
 				t.Fatalf("program %d now holds weights analogmac.Check refuses: %v", id, cerr)
 			}
 		}
-		rows := fuzzRows
-		if req.Program == 2 {
-			rows = fuzzCols
-		}
+		rows := fuzzRowsOf(req.Program)
 		if len(r.Outputs) != int(req.Batch)*fuzzCols {
 			t.Fatalf("%d outputs for batch %d", len(r.Outputs), req.Batch)
 		}
@@ -213,10 +218,7 @@ func FuzzRun(f *testing.F) {
 		}
 		prev := len(r.Outputs)
 		for i, c := range req.Then {
-			rows := fuzzRows
-			if c.Program == 2 {
-				rows = fuzzCols
-			}
+			rows := fuzzRowsOf(c.Program)
 			if int(c.Batch)*rows != prev || len(r.ThenOutputs[i]) != int(c.Batch)*fuzzCols || c.ReluShift > analogmac.MaxShift {
 				t.Fatalf("accepted chained run %d: batch %d x %d rows after %d outputs, shift %d, %d outputs", i, c.Batch, rows, prev, c.ReluShift, len(r.ThenOutputs[i]))
 			}

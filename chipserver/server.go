@@ -717,13 +717,8 @@ func (s *Server) run(ctx context.Context, req *chipv1.RunRequest, pooled bool) (
 	var one [1]runStep
 	steps := one[:1]
 	steps[0] = runStep{p: p, program: req.Program, version: req.Version, batch: int(req.Batch), key: req.NoiseKey, update: req.Update, x: x}
-	if u := req.Update; u != nil {
-		if steps[0].all, steps[0].changes, err = updateChanges(u, rows, cols); err != nil {
-			return nil, nil, prefixField(err, "update.")
-		}
-		if req.Version != u.Version {
-			return nil, nil, invalid("version", "%d: a run with an update expects the update's version %d", req.Version, u.Version)
-		}
+	if err := steps[0].checkUpdate(""); err != nil {
+		return nil, nil, err
 	}
 	if steps, err = s.chainArgs(ss, req, steps); err != nil {
 		return nil, nil, err
@@ -823,6 +818,24 @@ type runStep struct {
 func (st *runStep) macs() int64 { return int64(st.batch) * int64(st.p.m.Rows) * int64(st.p.m.Cols) }
 
 func (st *runStep) outputs() int { return st.batch * st.p.m.Cols }
+
+// checkUpdate decodes and checks st's update, if any, and that the run
+// expects the version it makes; fields are named after prefix ("" for a
+// request's own run, "then[i]." for a chained one).
+func (st *runStep) checkUpdate(prefix string) error {
+	u := st.update
+	if u == nil {
+		return nil
+	}
+	var err error
+	if st.all, st.changes, err = updateChanges(u, st.p.m.Rows, st.p.m.Cols); err != nil {
+		return prefixField(err, prefix+"update.")
+	}
+	if st.version != u.Version {
+		return invalid(prefix+"version", "%d: a run with an update expects the update's version %d", st.version, u.Version)
+	}
+	return nil
+}
 
 // runStep applies st's update, if any, and runs st on its program, which
 // must still hold the version the request expects.

@@ -204,13 +204,8 @@ func (s *Server) chainArgs(ss *session, req *chipv1.RunRequest, steps []runStep)
 			return nil, invalid(f+"batch", "%d: the chain's outputs up to this run, %d bytes, exceed the server's message limit of %d bytes: send shorter chains or smaller batches", c.Batch, total, s.cfg.MaxMessageBytes)
 		}
 		st := runStep{p: p, program: c.Program, version: c.Version, batch: int(c.Batch), key: c.NoiseKey, update: c.Update, shift: int(c.ReluShift)}
-		if u := c.Update; u != nil {
-			if st.all, st.changes, err = updateChanges(u, rows, cols); err != nil {
-				return nil, prefixField(err, f+"update.")
-			}
-			if c.Version != u.Version {
-				return nil, invalid(f+"version", "%d: a run with an update expects the update's version %d", c.Version, u.Version)
-			}
+		if err := st.checkUpdate(f); err != nil {
+			return nil, err
 		}
 		steps = append(steps, st)
 	}

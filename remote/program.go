@@ -27,24 +27,25 @@ const framing = 256
 // saved are too few to matter.
 const minSparse = 256
 
-// sparseBufs are buffers for the sparse form of a run's inputs, kept
+// inputBufs are buffers for what the client makes of a run's inputs (their
+// sparse form, a chain's inputs converted between two requests), kept
 // across garbage collections (a sync.Pool drops them, and a new buffer of
-// 280 KB costs fresh pages): as many as runs were in flight at once, up to
-// the channel's capacity.
-var sparseBufs = make(chan *[]byte, 8)
+// 280 KB costs fresh pages): as many as were in use at once, up to the
+// channel's capacity.
+var inputBufs = make(chan *[]byte, 8)
 
-func getSparseBuf() *[]byte {
+func getInputBuf() *[]byte {
 	select {
-	case b := <-sparseBufs:
+	case b := <-inputBufs:
 		return b
 	default:
 		return new([]byte)
 	}
 }
 
-func putSparseBuf(b *[]byte) {
+func putInputBuf(b *[]byte) {
 	select {
-	case sparseBufs <- b:
+	case inputBufs <- b:
 	default:
 	}
 }
@@ -323,7 +324,7 @@ func (d *Device) RunChain(ctx context.Context, x []uint8, links []analogmac.Link
 	var conv *[]byte // inputs converted here, between two requests
 	defer func() {
 		if conv != nil {
-			putSparseBuf(conv)
+			putInputBuf(conv)
 		}
 	}()
 	for {
@@ -339,7 +340,7 @@ func (d *Device) RunChain(ctx context.Context, x []uint8, links []analogmac.Link
 			return err
 		}
 		if conv == nil {
-			conv = getSparseBuf()
+			conv = getInputBuf()
 		}
 		y := links[n-1].Out
 		*conv = slices.Grow((*conv)[:0], len(y))[:len(y)]
@@ -385,7 +386,7 @@ func (d *Device) runChain(ctx context.Context, x []uint8, links []analogmac.Link
 			return x, nil
 		}
 		if enc == nil {
-			enc = getSparseBuf()
+			enc = getInputBuf()
 			*enc = wirecodec.AppendSparse((*enc)[:0], x)
 		}
 		if len(*enc) >= len(x) {
@@ -395,7 +396,7 @@ func (d *Device) runChain(ctx context.Context, x []uint8, links []analogmac.Link
 	}
 	defer func() {
 		if enc != nil {
-			putSparseBuf(enc)
+			putInputBuf(enc)
 		}
 	}()
 	// locked[i]: progs[i] stays locked until the answer, because the
